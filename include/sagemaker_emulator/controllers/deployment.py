@@ -1,0 +1,142 @@
+"""The deployment engine: turns CreateEndpoint, UpdateEndpoint and DeleteEndpoint into running fleets.
+
+Create provisions every variant's instances and publishes the routes once all serve. Update is
+blue/green, all at once (what SageMaker does when no DeploymentConfig is given): the new fleet is
+provisioned while the old one keeps serving, traffic flips in one step, then the old fleet drains
+and stops. If the new fleet cannot start, the endpoint stays on its old config with a FailureReason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from functools import cached_property
+
+from sagemaker_emulator.config import CONTAINER_STOP_GRACE_SECONDS, Settings
+from sagemaker_emulator.runtime.fleet import ContainerSpec, VariantFleet, WorkerStartError
+from sagemaker_emulator.runtime.router import EndpointRoutes, Router
+from sagemaker_emulator.runtime.telemetry import LogSink
+from sagemaker_emulator.sagemaker.models import Endpoint, EndpointConfig, Model, SageMakerBackend, desired_variants
+
+log = logging.getLogger(__name__)
+
+
+class DeploymentController:
+    """Implements the backend's ``Provisioner`` protocol for one region."""
+
+    def __init__(self, settings: Settings, router: Router, region: str):
+        self.settings = settings
+        self.router = router
+        self.region = region
+        self.backend: SageMakerBackend | None = None  # set by the owner once both exist
+        self._tasks: dict[int, asyncio.Task] = {}  # endpoint identity -> in-flight provisioning
+
+    # -- Provisioner ------------------------------------------------------------------------------
+
+    def create(self, endpoint: Endpoint, config: EndpointConfig, models: dict[str, Model]) -> None:
+        self._run(endpoint, self._create(endpoint, config, models))
+
+    def update(self, endpoint: Endpoint, config: EndpointConfig, models: dict[str, Model]) -> None:
+        self._run(endpoint, self._update(endpoint, config, models))
+
+    def delete(self, endpoint: Endpoint) -> None:
+        pending = self._tasks.pop(id(endpoint), None)
+        if pending is not None:
+            pending.cancel()
+        asyncio.get_running_loop().create_task(self._delete(endpoint, pending))
+
+    # -- work -------------------------------------------------------------------------------------
+
+    def _run(self, endpoint: Endpoint, work) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks[id(endpoint)] = task
+        task.add_done_callback(lambda t: self._tasks.pop(id(endpoint), None) if self._tasks.get(id(endpoint)) is t else None)
+
+    async def _create(self, endpoint: Endpoint, config: EndpointConfig, models: dict[str, Model]) -> None:
+        try:
+            routes = await self._provision(endpoint.name, config, models)
+        except WorkerStartError as error:
+            self.backend.endpoint_create_failed(endpoint, error.reason)
+            return
+        self.router.publish(self.region, routes)
+        self.backend.endpoint_created(endpoint, desired_variants(config, models, live=True))
+
+    async def _update(self, endpoint: Endpoint, config: EndpointConfig, models: dict[str, Model]) -> None:
+        try:
+            green = await self._provision(endpoint.name, config, models)
+        except WorkerStartError as error:
+            self.backend.endpoint_update_failed(endpoint, error.reason)
+            return
+        blue = self.router.withdraw(self.region, endpoint.name)
+        self.router.publish(self.region, green)  # the traffic flip: one dictionary assignment
+        self.backend.endpoint_updated(endpoint, config.name, desired_variants(config, models, live=True))
+        if blue is not None:
+            await _close(blue)
+
+    async def _delete(self, endpoint: Endpoint, pending: asyncio.Task | None) -> None:
+        if pending is not None:
+            await asyncio.gather(pending, return_exceptions=True)
+        routes = self.router.withdraw(self.region, endpoint.name)
+        if routes is not None:
+            await _close(routes)
+        self.backend.endpoint_deleted(endpoint)
+
+    async def _provision(self, endpoint_name: str, config: EndpointConfig, models: dict[str, Model]) -> EndpointRoutes:
+        """Start every variant's instances; on any failure stop them all and re-raise."""
+        logs = LogSink(self.region, endpoint_name)
+        fleets = {v["VariantName"]: self._fleet(endpoint_name, v, models[v["ModelName"]], logs)
+                  for v in config.variants}
+        counts = {v["VariantName"]: int(v.get("InitialInstanceCount", 1)) for v in config.variants}
+        try:
+            await asyncio.gather(*(fleet.scale_to(counts[name]) for name, fleet in fleets.items()))
+        except BaseException:
+            await asyncio.gather(*(fleet.close() for fleet in fleets.values()), return_exceptions=True)
+            raise
+        weights = {v["VariantName"]: float(v.get("InitialVariantWeight", 1.0)) for v in config.variants}
+        return EndpointRoutes(name=endpoint_name, config_name=config.name, fleets=fleets, weights=weights)
+
+    def _fleet(self, endpoint_name: str, variant: dict, model: Model, logs: LogSink) -> VariantFleet:
+        return VariantFleet(
+            endpoint=endpoint_name, variant=variant["VariantName"], spec=self._container_spec(model),
+            workdir=Path(self.settings.workdir) / endpoint_name / variant["VariantName"], logs=logs,
+            startup_timeout=float(variant.get("ContainerStartupHealthCheckTimeoutInSeconds")
+                                  or self.settings.startup_timeout_seconds),
+            stop_grace=self.settings.scaled(CONTAINER_STOP_GRACE_SECONDS),
+        )
+
+    def _container_spec(self, model: Model) -> ContainerSpec:
+        container = model.containers[0]
+        s3_uri = container.get("ModelDataUrl")
+        return ContainerSpec(
+            image=container.get("Image", ""),
+            environment=dict(container.get("Environment") or {}),
+            model_data_s3_uri=s3_uri,
+            model_data_url=self._http_url(s3_uri) if s3_uri else None,
+            container_name=container.get("ContainerHostname") or "container_1",
+        )
+
+    def _http_url(self, s3_uri: str) -> str:
+        """A pre-signed GET on the emulator's own S3: the worker downloads as the execution role would."""
+        bucket, _, key = s3_uri[len("s3://"):].partition("/")
+        return self._s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": key},
+                                               ExpiresIn=3600)
+
+    @cached_property
+    def _s3(self):
+        import boto3
+        from botocore.config import Config
+
+        # Internal credentials for the emulator's own S3; moto accepts any key pair.
+        return boto3.client("s3", endpoint_url=self.settings.url, region_name=self.region,
+                            aws_access_key_id="emulator", aws_secret_access_key="emulator",
+                            config=Config(s3={"addressing_style": "path"}))
+
+    async def close(self) -> None:
+        for task in list(self._tasks.values()):
+            task.cancel()
+        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+
+
+async def _close(routes: EndpointRoutes) -> None:
+    await asyncio.gather(*(fleet.close() for fleet in routes.fleets.values()), return_exceptions=True)

@@ -1,0 +1,153 @@
+"""The runtime data path: ``POST /endpoints/{name}/invocations``.
+
+Splits traffic over production variants by weight (or honours ``TargetVariant``), balances over the
+variant's instances, proxies to the worker, maps container errors to ``ModelError`` and records the
+endpoint metrics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Mapping
+
+import aiohttp
+
+from sagemaker_emulator.config import INVOCATION_TIMEOUT_SECONDS, MAX_PAYLOAD_BYTES, Settings
+from sagemaker_emulator.moto_bridge import ACCOUNT_ID
+from sagemaker_emulator.runtime.fleet import Instance, VariantFleet
+from sagemaker_emulator.runtime.telemetry import EndpointMetrics
+from sagemaker_emulator.sagemaker.errors import AwsError, ModelError, RuntimeValidationError, ServiceUnavailable
+
+# Request headers SageMaker forwards to the container (it strips everything not in the API).
+FORWARDED_HEADERS = ("Content-Type", "Accept", "X-Amzn-SageMaker-Custom-Attributes",
+                     "X-Amzn-SageMaker-Inference-Id")
+
+
+@dataclass
+class EndpointRoutes:
+    """The live routing table of one endpoint: variant fleets and their traffic weights."""
+
+    name: str
+    config_name: str
+    fleets: dict[str, VariantFleet]
+    weights: dict[str, float]
+
+    def choose_variant(self, target: str | None) -> VariantFleet:
+        if target is not None:
+            fleet = self.fleets.get(target)
+            if fleet is None:
+                raise RuntimeValidationError(
+                    f"The variant {target} does not exist for endpoint {self.name}. "
+                    f"Existing variants: {', '.join(sorted(self.fleets))}.")
+            return fleet
+        names = [n for n, w in self.weights.items() if w > 0]
+        if not names:
+            raise ServiceUnavailable(f"Endpoint {self.name} has no variant with a positive weight.")
+        chosen = random.choices(names, weights=[self.weights[n] for n in names])[0]
+        return self.fleets[chosen]
+
+
+@dataclass
+class InvokeResult:
+    status: int
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class Router:
+    def __init__(self, settings: Settings, metrics: EndpointMetrics):
+        self.settings = settings
+        self.metrics = metrics
+        self.routes: dict[tuple[str, str], EndpointRoutes] = {}
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            connector = aiohttp.TCPConnector(limit=0, limit_per_host=64, keepalive_timeout=30)
+            self._session = aiohttp.ClientSession(connector=connector, auto_decompress=False)
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    def publish(self, region: str, routes: EndpointRoutes) -> None:
+        self.routes[(region, routes.name.lower())] = routes
+
+    def withdraw(self, region: str, name: str) -> EndpointRoutes | None:
+        return self.routes.pop((region, name.lower()), None)
+
+    async def invoke(self, region: str, endpoint_name: str, headers: Mapping[str, str], body: bytes) -> InvokeResult:
+        started = time.perf_counter()
+        routes = self.routes.get((region, endpoint_name.lower()))
+        # Invoking needs the exact case of the name, as on AWS.
+        if routes is None or routes.name != endpoint_name:
+            raise RuntimeValidationError(f"Endpoint {endpoint_name} of account {ACCOUNT_ID} not found.")
+        if len(body) > MAX_PAYLOAD_BYTES:
+            raise AwsError("", f"HTTP content length exceeded {MAX_PAYLOAD_BYTES} bytes.", status=413)
+        if headers.get("X-Amzn-SageMaker-Target-Model"):
+            raise RuntimeValidationError(
+                f"Endpoint {endpoint_name} is not a multi-model endpoint and does not support target model header.")
+        fleet = routes.choose_variant(headers.get("X-Amzn-SageMaker-Target-Variant"))
+        instance = fleet.pick()
+        if instance is None:
+            raise ServiceUnavailable(f"No healthy instance is serving variant {fleet.variant} of endpoint {endpoint_name}.")
+        status, model_latency = 500, None
+        try:
+            status, model_latency, payload, upstream_headers = await self._call_instance(fleet, instance, headers, body)
+        finally:
+            overhead_us = (time.perf_counter() - started) * 1e6 - (model_latency or 0)
+            self.metrics.record_invocation(region, endpoint_name, fleet.variant, instances=len(fleet.ready),
+                                           model_latency_us=model_latency, overhead_us=overhead_us, status=status)
+        if status >= 400:
+            raise self._model_error(region, fleet, status, payload)
+        out_headers = {"Content-Type": upstream_headers.get("Content-Type", "application/json"),
+                       "x-Amzn-Invoked-Production-Variant": fleet.variant}
+        if "X-Amzn-SageMaker-Custom-Attributes" in upstream_headers:
+            out_headers["X-Amzn-SageMaker-Custom-Attributes"] = upstream_headers["X-Amzn-SageMaker-Custom-Attributes"]
+        return InvokeResult(200, payload, out_headers)
+
+    async def _call_instance(self, fleet: VariantFleet, instance: Instance, headers: Mapping[str, str],
+                             body: bytes) -> tuple[int, float, bytes, Mapping[str, str]]:
+        """POST to the worker; return (status, model latency in µs, body, headers)."""
+        forwarded = {h: headers[h] for h in FORWARDED_HEADERS if h in headers}
+        forwarded.setdefault("Content-Type", "application/octet-stream")
+        timeout = self.settings.scaled(INVOCATION_TIMEOUT_SECONDS)
+        instance.inflight += 1
+        sent = time.perf_counter()
+        try:
+            async with self.session.post(f"{instance.address}/invocations", data=body, headers=forwarded,
+                                         timeout=aiohttp.ClientTimeout(total=timeout)) as response:
+                payload = await response.read()
+                return response.status, (time.perf_counter() - sent) * 1e6, payload, response.headers
+        except asyncio.TimeoutError:
+            raise ModelError(
+                "Your invocation timed out while waiting for a response from container primary. Review the "
+                "latency metrics for each container in Amazon CloudWatch, resolve the issue, and try again.",
+                log_stream_arn=self._log_group_arn(instance.logs.region, fleet)) from None
+        except aiohttp.ClientConnectionError as error:
+            # The worker died under us; the fleet's supervisor replaces it.
+            raise ModelError(f'Received server error (500) from primary with message "{error}".',
+                             original_status=500, original_message=str(error),
+                             log_stream_arn=self._log_group_arn(instance.logs.region, fleet)) from None
+        finally:
+            instance.inflight -= 1
+
+    def _model_error(self, region: str, fleet: VariantFleet, status: int, payload: bytes) -> ModelError:
+        kind = "client" if status < 500 else "server"
+        text = payload.decode(errors="replace")
+        console = (f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}"
+                   f"#logEventViewer:group=/aws/sagemaker/Endpoints/{fleet.endpoint}")
+        return ModelError(
+            f'Received {kind} error ({status}) from primary with message "{text}". '
+            f"See {console} in account {ACCOUNT_ID} for more information.",
+            original_status=status, original_message=text, log_stream_arn=self._log_group_arn(region, fleet))
+
+    @staticmethod
+    def _log_group_arn(region: str, fleet: VariantFleet) -> str:
+        return (f"arn:aws:logs:{region}:{ACCOUNT_ID}:log-group:"
+                f"/aws/sagemaker/Endpoints/{fleet.endpoint}")

@@ -1,0 +1,1 @@
+"""SageMaker control plane (wire + state) and runtime router."""

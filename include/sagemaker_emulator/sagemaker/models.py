@@ -1,0 +1,376 @@
+"""SageMaker control-plane state: pure Python, no HTTP, no processes.
+
+Resources are plain records; endpoints move along an explicit state machine. The backend validates
+requests against AWS's rules and hands the work of provisioning to a ``Provisioner`` (the deployment
+controller), which reports back through the ``endpoint_*`` transition methods.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from sagemaker_emulator.sagemaker.errors import ValidationException
+
+
+class Status:
+    CREATING = "Creating"
+    IN_SERVICE = "InService"
+    UPDATING = "Updating"
+    DELETING = "Deleting"
+    FAILED = "Failed"
+
+
+IN_PROGRESS = {Status.CREATING, Status.UPDATING, Status.DELETING}
+
+# Declared transitions; anything else is a bug in the controller, not a user error.
+TRANSITIONS = {
+    Status.CREATING: {Status.IN_SERVICE, Status.FAILED, Status.DELETING},
+    Status.IN_SERVICE: {Status.UPDATING, Status.DELETING},
+    Status.UPDATING: {Status.IN_SERVICE, Status.DELETING},
+    Status.FAILED: {Status.DELETING},
+    Status.DELETING: set(),
+}
+
+
+class Provisioner(Protocol):
+    """What the backend asks of the runtime; implemented by the deployment controller."""
+
+    def create(self, endpoint: "Endpoint", config: "EndpointConfig", models: dict[str, "Model"]) -> None: ...
+
+    def update(self, endpoint: "Endpoint", config: "EndpointConfig", models: dict[str, "Model"]) -> None: ...
+
+    def delete(self, endpoint: "Endpoint") -> None: ...
+
+
+def arn(region: str, account: str, kind: str, name: str) -> str:
+    # AWS lowercases the resource name in ARNs.
+    return f"arn:aws:sagemaker:{region}:{account}:{kind}/{name.lower()}"
+
+
+@dataclass
+class Model:
+    name: str
+    arn: str
+    spec: dict[str, Any]
+    created: float = field(default_factory=time.time)
+
+    @property
+    def containers(self) -> list[dict[str, Any]]:
+        if self.spec.get("PrimaryContainer"):
+            return [self.spec["PrimaryContainer"]]
+        return list(self.spec.get("Containers") or [])
+
+    def describe(self) -> dict[str, Any]:
+        return {**self.spec, "ModelArn": self.arn, "CreationTime": self.created}
+
+
+@dataclass
+class EndpointConfig:
+    name: str
+    arn: str
+    spec: dict[str, Any]
+    created: float = field(default_factory=time.time)
+
+    @property
+    def variants(self) -> list[dict[str, Any]]:
+        return self.spec["ProductionVariants"]
+
+    def describe(self) -> dict[str, Any]:
+        return {**self.spec, "EndpointConfigArn": self.arn, "CreationTime": self.created}
+
+
+@dataclass
+class VariantSummary:
+    """What DescribeEndpoint shows per production variant."""
+
+    name: str
+    image: str
+    current_weight: float
+    desired_weight: float
+    current_count: int
+    desired_count: int
+    image_resolved_at: float = field(default_factory=time.time)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "VariantName": self.name,
+            "DeployedImages": [{
+                "SpecifiedImage": self.image,
+                "ResolvedImage": self.image,
+                "ResolutionTime": self.image_resolved_at,
+            }],
+            "CurrentWeight": self.current_weight,
+            "DesiredWeight": self.desired_weight,
+            "CurrentInstanceCount": self.current_count,
+            "DesiredInstanceCount": self.desired_count,
+        }
+
+
+@dataclass
+class Endpoint:
+    name: str
+    arn: str
+    config_name: str
+    status: str = Status.CREATING
+    failure_reason: str | None = None
+    variants: list[VariantSummary] = field(default_factory=list)
+    pending_config_name: str | None = None
+    created: float = field(default_factory=time.time)
+    modified: float = field(default_factory=time.time)
+
+    def move_to(self, status: str) -> None:
+        if status not in TRANSITIONS[self.status]:
+            raise RuntimeError(f"illegal endpoint transition {self.status} -> {status} for {self.name}")
+        self.status = status
+        self.modified = time.time()
+
+    def describe(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "EndpointName": self.name,
+            "EndpointArn": self.arn,
+            "EndpointConfigName": self.config_name,
+            "EndpointStatus": self.status,
+            "CreationTime": self.created,
+            "LastModifiedTime": self.modified,
+        }
+        if self.variants:
+            out["ProductionVariants"] = [v.describe() for v in self.variants]
+        if self.failure_reason:
+            out["FailureReason"] = self.failure_reason
+        return out
+
+
+def desired_variants(config: EndpointConfig, models: dict[str, Model], live: bool) -> list[VariantSummary]:
+    """Variant summaries for a config; ``live`` once its instances serve (Current* = Desired*)."""
+    summaries = []
+    for variant in config.variants:
+        weight = float(variant.get("InitialVariantWeight", 1.0))
+        count = int(variant.get("InitialInstanceCount", 1))
+        image = models[variant["ModelName"]].containers[0].get("Image", "")
+        summaries.append(VariantSummary(
+            name=variant["VariantName"], image=image,
+            current_weight=weight if live else 0.0, desired_weight=weight,
+            current_count=count if live else 0, desired_count=count,
+        ))
+    return summaries
+
+
+class SageMakerBackend:
+    """One account and region of SageMaker resources."""
+
+    def __init__(self, account_id: str, region: str, provisioner: Provisioner):
+        self.account_id = account_id
+        self.region = region
+        self.provisioner = provisioner
+        self.models: dict[str, Model] = {}
+        self.endpoint_configs: dict[str, EndpointConfig] = {}
+        self.endpoints: dict[str, Endpoint] = {}
+
+    # -- names and lookups ------------------------------------------------------------------------
+
+    def _arn(self, kind: str, name: str) -> str:
+        return arn(self.region, self.account_id, kind, name)
+
+    # Names are unique case-insensitively; we key by the lowercase name and keep the given case.
+    def get_model(self, name: str) -> Model:
+        model = self.models.get(name.lower())
+        if model is None:
+            raise ValidationException(f'Could not find model "{self._arn("model", name)}".')
+        return model
+
+    def get_endpoint_config(self, name: str) -> EndpointConfig:
+        config = self.endpoint_configs.get(name.lower())
+        if config is None:
+            raise ValidationException(
+                f'Could not find endpoint configuration "{self._arn("endpoint-config", name)}".')
+        return config
+
+    def get_endpoint(self, name: str) -> Endpoint:
+        endpoint = self.endpoints.get(name.lower())
+        if endpoint is None:
+            raise ValidationException(f'Could not find endpoint "{self._arn("endpoint", name)}".')
+        return endpoint
+
+    def _models_of(self, config: EndpointConfig) -> dict[str, Model]:
+        return {v["ModelName"]: self.get_model(v["ModelName"]) for v in config.variants}
+
+    # -- models -----------------------------------------------------------------------------------
+
+    def create_model(self, params: dict[str, Any]) -> dict[str, Any]:
+        name = params["ModelName"]
+        if name.lower() in self.models:
+            raise ValidationException(f'Cannot create already existing model "{self._arn("model", name)}".')
+        spec = _without_tags(params)
+        containers = [spec["PrimaryContainer"]] if spec.get("PrimaryContainer") else spec.get("Containers") or []
+        if not containers:
+            raise ValidationException("Either PrimaryContainer or Containers must be provided.")
+        if spec.get("PrimaryContainer") and spec.get("Containers"):
+            raise ValidationException("PrimaryContainer and Containers cannot both be specified.")
+        for container in containers:
+            url = container.get("ModelDataUrl")
+            if url is not None and not url.startswith("s3://"):
+                raise ValidationException(
+                    f"ModelDataUrl '{url}' is not a valid S3 URI: it must start with s3:// (e.g. s3://bucket/model.tar.gz).")
+        model = Model(name=name, arn=self._arn("model", name), spec=spec)
+        self.models[name.lower()] = model
+        return {"ModelArn": model.arn}
+
+    def describe_model(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self.get_model(params["ModelName"]).describe()
+
+    def delete_model(self, params: dict[str, Any]) -> dict[str, Any]:
+        model = self.get_model(params["ModelName"])
+        del self.models[model.name.lower()]
+        return {}
+
+    def list_models(self, params: dict[str, Any]) -> dict[str, Any]:
+        rows = [{"ModelName": m.name, "ModelArn": m.arn, "CreationTime": m.created} for m in self.models.values()]
+        page, token = _page(rows, params, "ModelName")
+        return {"Models": page, **token}
+
+    # -- endpoint configs -------------------------------------------------------------------------
+
+    def create_endpoint_config(self, params: dict[str, Any]) -> dict[str, Any]:
+        name = params["EndpointConfigName"]
+        if name.lower() in self.endpoint_configs:
+            raise ValidationException(
+                f'Cannot create already existing endpoint configuration "{self._arn("endpoint-config", name)}".')
+        spec = _without_tags(params)
+        names = [v["VariantName"] for v in spec["ProductionVariants"]]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValidationException(f"Variant names must be unique within an endpoint configuration: {duplicates}.")
+        for variant in spec["ProductionVariants"]:
+            if not variant.get("ModelName"):
+                raise ValidationException(f"ModelName is required for production variant {variant['VariantName']}.")
+            self.get_model(variant["ModelName"])
+            if not variant.get("ServerlessConfig") and (
+                    not variant.get("InstanceType") or variant.get("InitialInstanceCount") is None):
+                raise ValidationException(
+                    f"InstanceType and InitialInstanceCount are required for production variant "
+                    f"{variant['VariantName']} (or give it a ServerlessConfig).")
+        config = EndpointConfig(name=name, arn=self._arn("endpoint-config", name), spec=spec)
+        self.endpoint_configs[name.lower()] = config
+        return {"EndpointConfigArn": config.arn}
+
+    def describe_endpoint_config(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self.get_endpoint_config(params["EndpointConfigName"]).describe()
+
+    def delete_endpoint_config(self, params: dict[str, Any]) -> dict[str, Any]:
+        # AWS allows deleting a config an endpoint still runs on; the endpoint keeps serving.
+        config = self.get_endpoint_config(params["EndpointConfigName"])
+        del self.endpoint_configs[config.name.lower()]
+        return {}
+
+    def list_endpoint_configs(self, params: dict[str, Any]) -> dict[str, Any]:
+        rows = [{"EndpointConfigName": c.name, "EndpointConfigArn": c.arn, "CreationTime": c.created}
+                for c in self.endpoint_configs.values()]
+        page, token = _page(rows, params, "EndpointConfigName")
+        return {"EndpointConfigs": page, **token}
+
+    # -- endpoints --------------------------------------------------------------------------------
+
+    def create_endpoint(self, params: dict[str, Any]) -> dict[str, Any]:
+        name = params["EndpointName"]
+        if name.lower() in self.endpoints:
+            raise ValidationException(f'Cannot create already existing endpoint "{self._arn("endpoint", name)}".')
+        config = self.get_endpoint_config(params["EndpointConfigName"])
+        models = self._models_of(config)
+        endpoint = Endpoint(name=name, arn=self._arn("endpoint", name), config_name=config.name)
+        endpoint.variants = desired_variants(config, models, live=False)
+        self.endpoints[name.lower()] = endpoint
+        self.provisioner.create(endpoint, copy.deepcopy(config), models)
+        return {"EndpointArn": endpoint.arn}
+
+    def describe_endpoint(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self.get_endpoint(params["EndpointName"]).describe()
+
+    def update_endpoint(self, params: dict[str, Any]) -> dict[str, Any]:
+        endpoint = self.get_endpoint(params["EndpointName"])
+        self._require_settled(endpoint)
+        if endpoint.status == Status.FAILED:
+            raise ValidationException(
+                f'Cannot update endpoint "{endpoint.arn}" in status Failed: '
+                "delete it with DeleteEndpoint and create it again.")
+        config = self.get_endpoint_config(params["EndpointConfigName"])
+        models = self._models_of(config)
+        endpoint.move_to(Status.UPDATING)
+        endpoint.failure_reason = None
+        endpoint.pending_config_name = config.name
+        self.provisioner.update(endpoint, copy.deepcopy(config), models)
+        return {"EndpointArn": endpoint.arn}
+
+    def delete_endpoint(self, params: dict[str, Any]) -> dict[str, Any]:
+        endpoint = self.get_endpoint(params["EndpointName"])
+        if endpoint.status == Status.DELETING:
+            return {}  # already on its way out; deleting twice converges
+        # Design choice: a Creating/Updating endpoint may be deleted; in-flight provisioning is cancelled.
+        endpoint.move_to(Status.DELETING)
+        self.provisioner.delete(endpoint)
+        return {}
+
+    def list_endpoints(self, params: dict[str, Any]) -> dict[str, Any]:
+        wanted = params.get("StatusEquals")
+        rows = [{"EndpointName": e.name, "EndpointArn": e.arn, "CreationTime": e.created,
+                 "LastModifiedTime": e.modified, "EndpointStatus": e.status}
+                for e in self.endpoints.values() if wanted is None or e.status == wanted]
+        page, token = _page(rows, params, "EndpointName")
+        return {"Endpoints": page, **token}
+
+    def _require_settled(self, endpoint: Endpoint) -> None:
+        if endpoint.status in IN_PROGRESS:
+            raise ValidationException(f'Cannot update in-progress endpoint "{endpoint.arn}".')
+
+    # -- transitions reported by the provisioner --------------------------------------------------
+
+    def endpoint_created(self, endpoint: Endpoint, variants: list[VariantSummary]) -> None:
+        endpoint.move_to(Status.IN_SERVICE)
+        endpoint.variants = variants
+
+    def endpoint_create_failed(self, endpoint: Endpoint, reason: str) -> None:
+        endpoint.move_to(Status.FAILED)
+        endpoint.failure_reason = reason
+
+    def endpoint_updated(self, endpoint: Endpoint, config_name: str, variants: list[VariantSummary]) -> None:
+        endpoint.move_to(Status.IN_SERVICE)
+        endpoint.config_name = config_name
+        endpoint.pending_config_name = None
+        endpoint.variants = variants
+
+    def endpoint_update_failed(self, endpoint: Endpoint, reason: str) -> None:
+        # The old fleet never stopped serving: the endpoint returns to InService on its old config.
+        endpoint.move_to(Status.IN_SERVICE)
+        endpoint.pending_config_name = None
+        endpoint.failure_reason = reason
+
+    def endpoint_deleted(self, endpoint: Endpoint) -> None:
+        if self.endpoints.get(endpoint.name.lower()) is endpoint:
+            del self.endpoints[endpoint.name.lower()]
+
+
+def _without_tags(params: dict[str, Any]) -> dict[str, Any]:
+    return {k: copy.deepcopy(v) for k, v in params.items() if k != "Tags"}
+
+
+def _page(rows: list[dict[str, Any]], params: dict[str, Any], name_key: str) -> tuple[list[dict], dict]:
+    """Filter, sort and paginate a List* result as AWS does (NameContains, CreationTime*, SortBy)."""
+    contains = params.get("NameContains")
+    if contains:
+        rows = [r for r in rows if contains.lower() in r[name_key].lower()]
+    for key, bound, keep in (("CreationTimeAfter", "CreationTime", lambda t, b: t > b),
+                             ("CreationTimeBefore", "CreationTime", lambda t, b: t < b),
+                             ("LastModifiedTimeAfter", "LastModifiedTime", lambda t, b: t > b),
+                             ("LastModifiedTimeBefore", "LastModifiedTime", lambda t, b: t < b)):
+        if params.get(key) is not None:
+            rows = [r for r in rows if bound in r and keep(r[bound], float(params[key]))]
+    sort_by = params.get("SortBy", "CreationTime")
+    sort_key = name_key if sort_by == "Name" else sort_by
+    rows.sort(key=lambda r: r.get(sort_key, 0), reverse=params.get("SortOrder", "Descending") == "Descending")
+    start = int(params.get("NextToken") or 0)
+    size = int(params.get("MaxResults") or 100)
+    page = rows[start:start + size]
+    token = {"NextToken": str(start + size)} if start + size < len(rows) else {}
+    return page, token

@@ -1,0 +1,114 @@
+"""One address for every service: our SageMaker (control plane and runtime) and moto for the rest."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import shutil
+
+from aiohttp import web
+
+from sagemaker_emulator.config import MAX_PAYLOAD_BYTES, Settings
+from sagemaker_emulator.controllers.deployment import DeploymentController
+from sagemaker_emulator.moto_bridge import ACCOUNT_ID, MotoGateway
+from sagemaker_emulator.runtime.router import Router
+from sagemaker_emulator.runtime.telemetry import EndpointMetrics
+from sagemaker_emulator.sagemaker import responses
+from sagemaker_emulator.sagemaker.errors import AwsError
+from sagemaker_emulator.sagemaker.models import SageMakerBackend
+
+log = logging.getLogger(__name__)
+
+DEFAULT_REGION = "us-east-1"
+_CREDENTIAL_SCOPE = re.compile(r"Credential=[^/]+/\d{8}/([a-z0-9-]+)/")
+
+
+def request_region(request: web.Request) -> str:
+    """The region a SigV4-signed request was signed for (signatures themselves are not checked)."""
+    match = _CREDENTIAL_SCOPE.search(request.headers.get("Authorization", ""))
+    return match.group(1) if match else DEFAULT_REGION
+
+
+class Emulator:
+    """Owns the per-region SageMaker backends, the runtime router and moto."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.metrics = EndpointMetrics(settings.metrics_flush_seconds)
+        self.router = Router(settings, self.metrics)
+        self.moto = MotoGateway()
+        self._backends: dict[str, SageMakerBackend] = {}
+        self._controllers: dict[str, DeploymentController] = {}
+
+    def backend(self, region: str) -> SageMakerBackend:
+        if region not in self._backends:
+            controller = DeploymentController(self.settings, self.router, region)
+            backend = SageMakerBackend(ACCOUNT_ID, region, controller)
+            controller.backend = backend
+            self._controllers[region] = controller
+            self._backends[region] = backend
+        return self._backends[region]
+
+    # -- HTTP handlers ----------------------------------------------------------------------------
+
+    async def dispatch(self, request: web.Request) -> web.StreamResponse:
+        target = request.headers.get("X-Amz-Target", "")
+        if target.startswith("SageMaker."):
+            status, body = responses.handle(self.backend(request_region(request)), target, await request.read())
+            return web.Response(status=status, body=body, content_type=responses.JSON_CONTENT_TYPE)
+        return await self.moto(request)
+
+    async def invoke(self, request: web.Request) -> web.Response:
+        try:
+            if (request.content_length or 0) > MAX_PAYLOAD_BYTES:
+                raise AwsError("", f"HTTP content length exceeded {MAX_PAYLOAD_BYTES} bytes.", status=413)
+            result = await self.router.invoke(request_region(request), request.match_info["name"],
+                                              request.headers, await request.read())
+        except AwsError as error:
+            return runtime_error(error)
+        return web.Response(status=result.status, body=result.body, headers=result.headers)
+
+    async def health(self, request: web.Request) -> web.Response:
+        return web.json_response({"status": "running", "services": ["sagemaker", "sagemaker-runtime", "moto"]})
+
+    # -- lifecycle --------------------------------------------------------------------------------
+
+    async def on_startup(self, app: web.Application) -> None:
+        self.settings.workdir.mkdir(parents=True, exist_ok=True)
+        self.metrics.start()
+
+    async def on_cleanup(self, app: web.Application) -> None:
+        for controller in self._controllers.values():
+            await controller.close()
+        await asyncio.gather(*(self._close_routes(key) for key in list(self.router.routes)))
+        await self.router.close()
+        await self.metrics.stop()
+        self.moto.close()
+        shutil.rmtree(self.settings.workdir, ignore_errors=True)
+
+    async def _close_routes(self, key: tuple[str, str]) -> None:
+        routes = self.router.routes.pop(key)
+        await asyncio.gather(*(fleet.close() for fleet in routes.fleets.values()), return_exceptions=True)
+
+
+def runtime_error(error: AwsError) -> web.Response:
+    """A sagemaker-runtime (rest-json) error: the code travels in ``x-amzn-ErrorType``."""
+    headers = {"x-amzn-ErrorType": error.code} if error.code else {}
+    body = {"message": error.message, "Message": error.message, **error.fields}
+    return web.Response(status=error.status, headers=headers, body=json.dumps(body).encode(),
+                        content_type="application/json")
+
+
+def create_app(settings: Settings) -> web.Application:
+    emulator = Emulator(settings)
+    # Large S3 uploads (model archives) pass through here; the runtime enforces its own 6 MB limit.
+    app = web.Application(client_max_size=5 * 1024 ** 3)
+    app["emulator"] = emulator
+    app.router.add_get("/_emulator/health", emulator.health)
+    app.router.add_post("/endpoints/{name}/invocations", emulator.invoke)
+    app.router.add_route("*", "/{tail:.*}", emulator.dispatch)
+    app.on_startup.append(emulator.on_startup)
+    app.on_cleanup.append(emulator.on_cleanup)
+    return app
