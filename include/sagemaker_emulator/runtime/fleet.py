@@ -192,9 +192,9 @@ class VariantFleet:
     def ready(self) -> list[Instance]:
         return [i for i in self.instances if not i.stopping]
 
-    def pick(self) -> Instance | None:
+    def pick(self, exclude: set[str] = frozenset()) -> Instance | None:
         """The next instance in rotation, preferring idle ones (round robin among the least busy)."""
-        ready = self.ready
+        ready = [i for i in self.ready if i.id not in exclude]
         if not ready:
             return None
         start = next(self._round_robin) % len(ready)

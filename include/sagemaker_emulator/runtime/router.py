@@ -93,12 +93,9 @@ class Router:
             raise RuntimeValidationError(
                 f"Endpoint {endpoint_name} is not a multi-model endpoint and does not support target model header.")
         fleet = routes.choose_variant(headers.get("X-Amzn-SageMaker-Target-Variant"))
-        instance = fleet.pick()
-        if instance is None:
-            raise ServiceUnavailable(f"No healthy instance is serving variant {fleet.variant} of endpoint {endpoint_name}.")
         status, model_latency = 500, None
         try:
-            status, model_latency, payload, upstream_headers = await self._call_instance(fleet, instance, headers, body)
+            status, model_latency, payload, upstream_headers = await self._call_fleet(fleet, headers, body)
         finally:
             overhead_us = (time.perf_counter() - started) * 1e6 - (model_latency or 0)
             self.metrics.record_invocation(region, endpoint_name, fleet.variant, instances=len(fleet.ready),
@@ -110,6 +107,24 @@ class Router:
         if "X-Amzn-SageMaker-Custom-Attributes" in upstream_headers:
             out_headers["X-Amzn-SageMaker-Custom-Attributes"] = upstream_headers["X-Amzn-SageMaker-Custom-Attributes"]
         return InvokeResult(200, payload, out_headers)
+
+    async def _call_fleet(self, fleet: VariantFleet, headers: Mapping[str, str],
+                          body: bytes) -> tuple[int, float, bytes, Mapping[str, str]]:
+        """Call one instance; if its connection breaks (it died), retry once on another one."""
+        tried: set[str] = set()
+        while True:
+            instance = fleet.pick(exclude=tried)
+            if instance is None:
+                raise ServiceUnavailable(
+                    f"No healthy instance is serving variant {fleet.variant} of endpoint {fleet.endpoint}.")
+            tried.add(instance.id)
+            try:
+                return await self._call_instance(fleet, instance, headers, body)
+            except aiohttp.ClientConnectionError as error:
+                if len(tried) >= 2 or not fleet.ready:
+                    raise ModelError(f'Received server error (500) from primary with message "{error}".',
+                                     original_status=500, original_message=str(error),
+                                     log_stream_arn=self._log_group_arn(instance.logs.region, fleet)) from None
 
     async def _call_instance(self, fleet: VariantFleet, instance: Instance, headers: Mapping[str, str],
                              body: bytes) -> tuple[int, float, bytes, Mapping[str, str]]:
@@ -129,11 +144,6 @@ class Router:
                 "Your invocation timed out while waiting for a response from container primary. Review the "
                 "latency metrics for each container in Amazon CloudWatch, resolve the issue, and try again.",
                 log_stream_arn=self._log_group_arn(instance.logs.region, fleet)) from None
-        except aiohttp.ClientConnectionError as error:
-            # The worker died under us; the fleet's supervisor replaces it.
-            raise ModelError(f'Received server error (500) from primary with message "{error}".',
-                             original_status=500, original_message=str(error),
-                             log_stream_arn=self._log_group_arn(instance.logs.region, fleet)) from None
         finally:
             instance.inflight -= 1
 
