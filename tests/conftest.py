@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from sagemaker_emulator.launcher import EmulatorProcess, free_port
 
 REPO = Path(__file__).resolve().parents[1]
 REGION = "us-east-1"
@@ -25,13 +24,7 @@ REGION = "us-east-1"
 TIME_SCALE = 20
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-EMULATOR_PORT = _free_port()
+EMULATOR_PORT = free_port()
 EMULATOR_URL = f"http://127.0.0.1:{EMULATOR_PORT}"
 
 
@@ -58,7 +51,7 @@ def pytest_configure(config: pytest.Config) -> None:
 class RunningEmulator:
     url: str
     port: int
-    process: subprocess.Popen
+    process: EmulatorProcess
     log_path: Path
 
     def client(self, service: str):
@@ -71,42 +64,11 @@ class RunningEmulator:
         return self.log_path.read_text(errors="replace")
 
 
-def start_emulator(port: int, log_path: Path, time_scale: float = TIME_SCALE) -> subprocess.Popen:
-    """Start ``sagemaker-emulator serve`` and wait until it answers its health check."""
-    log_file = log_path.open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "sagemaker_emulator.cli", "serve", "--port", str(port),
-         "--time-scale", str(time_scale)],
-        stdout=log_file, stderr=subprocess.STDOUT, cwd=REPO,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"emulator exited with {process.returncode}:\n{log_path.read_text()}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_emulator/health", timeout=1):
-                return process
-        except OSError:
-            time.sleep(0.1)
-    process.kill()
-    raise RuntimeError("emulator did not become healthy within 60 s")
-
-
-def stop_emulator(process: subprocess.Popen) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
 @pytest.fixture(scope="session")
 def emulator(tmp_path_factory: pytest.TempPathFactory) -> RunningEmulator:
     log_path = tmp_path_factory.mktemp("emulator") / "emulator.log"
-    process = start_emulator(EMULATOR_PORT, log_path)
-    yield RunningEmulator(url=EMULATOR_URL, port=EMULATOR_PORT, process=process, log_path=log_path)
-    stop_emulator(process)
+    with EmulatorProcess(EMULATOR_PORT, time_scale=TIME_SCALE, log=log_path) as process:
+        yield RunningEmulator(url=EMULATOR_URL, port=EMULATOR_PORT, process=process, log_path=log_path)
 
 
 @pytest.fixture(scope="session")

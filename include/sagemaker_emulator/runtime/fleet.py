@@ -82,6 +82,7 @@ class Instance:
                 stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.STDOUT, pass_fds=(write_fd,), env=self._environment(),
                 start_new_session=True,  # a Ctrl-C at the emulator's terminal is ours to relay
+                preexec_fn=_die_with_parent,
             )
         finally:
             os.close(write_fd)
@@ -153,6 +154,16 @@ class Instance:
         if self._pump:
             await asyncio.gather(self._pump, return_exceptions=True)
         shutil.rmtree(self.model_dir.parent, ignore_errors=True)
+
+
+def _die_with_parent() -> None:
+    """Linux: have the kernel SIGTERM the worker if the emulator dies without stopping it."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def _read_status(fd: int) -> dict:
