@@ -1,0 +1,1 @@
+"""Model worker runtime: one OS process per endpoint instance, emulating a SageMaker inference container."""

@@ -1,0 +1,392 @@
+"""Model worker: one OS process per endpoint instance, emulating a SageMaker inference container.
+
+Start-up mirrors what SageMaker and the inference toolkit do before an instance passes /ping:
+download ``model.tar.gz`` -> extract it safely into the model dir (``/opt/ml/model``) -> import
+``code/<SAGEMAKER_PROGRAM>`` -> validate the handler contract -> ``model_fn(model_dir)`` -> listen.
+The worker then reports exactly one JSON line on ``--status-fd`` and closes it:
+
+    {"status": "ready", "port": 40123, "pid": 4242}
+    {"status": "failed", "reason": "Failed to download model data for container ..."}
+
+A failed start exits with code 1; its reason becomes the endpoint's FailureReason, so it is worded
+like AWS's. Once ready the worker serves ``GET /ping`` and ``POST /invocations`` until SIGTERM,
+running one prediction at a time on a single thread so /ping stays responsive.
+
+    python -m sagemaker_emulator.runtime.worker --model-dir DIR --status-fd N \\
+        [--model-data-url URL] [--model-data-source S3URI] [--container-name NAME] \\
+        [--host 127.0.0.1] [--port 0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import http.client
+import json
+import logging
+import os
+import signal
+import sys
+import tempfile
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from aiohttp import web
+
+from sagemaker_emulator.runtime.archive import (
+    DEFAULT_MAX_EXTRACT_BYTES,
+    InvalidArchiveError,
+    UnsafeArchiveError,
+    extract_model_archive,
+)
+from sagemaker_emulator.runtime.handler import (
+    JSON,
+    HandlerContext,
+    MissingProgramError,
+    ModelLoadError,
+    Transformer,
+    import_user_module,
+    warm_default_codecs,
+)
+
+log = logging.getLogger("sagemaker_emulator.worker")
+
+DOWNLOAD_TIMEOUT_SECONDS = 60  # per socket operation, not for the whole download
+DOWNLOAD_CHUNK_BYTES = 1024 * 1024
+MAX_REQUEST_BYTES = 1024**3  # async inference payloads reach 1 GB; the front end enforces 6 MB for real-time
+SHUTDOWN_GRACE_SECONDS = 3  # lets an in-flight response finish after SIGTERM, but keeps exit prompt
+MAX_REASON_CHARS = 1024  # DescribeEndpoint's FailureReason is at most 1024 characters
+
+
+class StartupError(Exception):
+    """The worker could not become ready; ``reason`` is the user-facing FailureReason."""
+
+    def __init__(self, reason: str):
+        self.reason = reason
+        super().__init__(reason)
+
+
+class StopRequested(BaseException):
+    """SIGTERM/SIGINT arrived before the server was up. A BaseException, so ``except Exception`` in a
+    user's model_fn cannot swallow it."""
+
+
+class StatusChannel:
+    """Writes the single status line to the inherited fd, then closes it."""
+
+    def __init__(self, fd: int):
+        self._fd = fd
+        self._sent = False
+
+    def ready(self, port: int) -> None:
+        self._send({"status": "ready", "port": port, "pid": os.getpid()})
+
+    def failed(self, reason: str) -> None:
+        if len(reason) > MAX_REASON_CHARS:
+            reason = reason[: MAX_REASON_CHARS - 3] + "..."
+        self._send({"status": "failed", "reason": reason})
+
+    def _send(self, status: dict) -> None:
+        if self._sent:
+            return
+        self._sent = True
+        try:
+            os.write(self._fd, (json.dumps(status) + "\n").encode("utf-8"))
+            os.close(self._fd)
+        except OSError as error:  # the parent went away; nothing left to tell
+            log.warning("Could not write the status line to fd %d: %s", self._fd, error)
+
+
+# --- Start-up ----------------------------------------------------------------------------------
+
+
+class ModelSource:
+    """Where the model comes from, for log lines and failure reasons."""
+
+    def __init__(self, args: argparse.Namespace):
+        self.url = args.model_data_url
+        self.s3_uri = args.model_data_source or args.model_data_url
+        self.container = args.container_name
+
+    def download_failed(self) -> StartupError:
+        return StartupError(
+            f'Failed to download model data for container "{self.container}" from URL: "{self.s3_uri}". '
+            "Please ensure that there is an object located at the URL and that the role passed to "
+            "CreateModel has permissions to download the object."
+        )
+
+    def describe(self) -> str:
+        if self.url:
+            return f'the model data for container "{self.container}" from URL: "{self.s3_uri}"'
+        return f'container "{self.container}" (the model has no ModelDataUrl)'
+
+
+def load_model(args: argparse.Namespace) -> Transformer:
+    """Download, extract, import and load: everything before the server may listen."""
+    source = ModelSource(args)
+    model_dir = Path(args.model_dir).resolve()
+    model_dir.mkdir(parents=True, exist_ok=True)
+    if source.url:
+        # The archive goes to a scratch dir, not memory: model archives can be gigabytes.
+        with tempfile.TemporaryDirectory(prefix="sagemaker-model-data-") as scratch:
+            tar_path = Path(scratch) / "model.tar.gz"
+            max_bytes = _max_extract_bytes()
+            download_model_data(source, tar_path, max_bytes)
+            extract_model_data(source, tar_path, model_dir, max_bytes)
+    transformer = import_handler(source, model_dir)
+    started = time.monotonic()
+    try:
+        transformer.load()
+    except ModelLoadError as error:
+        log.error("Model loading failed", exc_info=error.__cause__)
+        raise StartupError(f'Failed to load the model for container "{source.container}": {error}') from error
+    log.info("Model loaded in %.2f s", time.monotonic() - started)
+    return transformer
+
+
+def download_model_data(source: ModelSource, tar_path: Path, max_bytes: int) -> None:
+    log.info('Downloading model data from "%s"', source.s3_uri)
+    started = time.monotonic()
+    # The emulator's S3 is local: never route it through an HTTP(S)_PROXY from the environment.
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(source.url, timeout=DOWNLOAD_TIMEOUT_SECONDS) as response, open(tar_path, "wb") as out:
+            expected = response.headers.get("Content-Length")
+            received = _copy_stream(response, out, source, max_bytes)
+        if expected is not None and received != int(expected):
+            raise http.client.IncompleteRead(b"", int(expected) - received)
+    except (OSError, http.client.HTTPException, ValueError) as error:  # URLError/HTTPError are OSErrors
+        log.error("Downloading %s failed: %s", source.url, error)
+        raise source.download_failed() from error
+    log.info("Downloaded %d bytes in %.2f s", received, time.monotonic() - started)
+
+
+def _copy_stream(response, out, source: ModelSource, max_bytes: int) -> int:
+    received = 0
+    while chunk := response.read(DOWNLOAD_CHUNK_BYTES):
+        received += len(chunk)
+        if received > max_bytes:  # a compressed archive larger than the extraction cap cannot fit
+            raise StartupError(
+                f"{_capitalised(source.describe())} is larger than the {max_bytes}-byte limit "
+                "(SAGEMAKER_EMULATOR_MAX_EXTRACT_BYTES)."
+            )
+        out.write(chunk)
+    return received
+
+
+def extract_model_data(source: ModelSource, tar_path: Path, model_dir: Path, max_bytes: int) -> None:
+    started = time.monotonic()
+    try:
+        extracted = extract_model_archive(tar_path, model_dir, max_bytes)
+    except InvalidArchiveError as error:
+        raise StartupError(
+            f"{_capitalised(source.describe())} is {error}. "
+            "ModelDataUrl must point to a gzip-compressed tar file (model.tar.gz)."
+        ) from error
+    except UnsafeArchiveError as error:
+        raise StartupError(f"{_capitalised(source.describe())} cannot be extracted safely: {error}") from error
+    log.info("Extracted %d bytes into %s in %.2f s", extracted, model_dir, time.monotonic() - started)
+
+
+def import_handler(source: ModelSource, model_dir: Path) -> Transformer:
+    """Import code/<SAGEMAKER_PROGRAM> and bind its functions, as the toolkit does at start-up."""
+    program = os.environ.get("SAGEMAKER_PROGRAM") or "inference.py"
+    script_name = program if program.endswith(".py") else f"{program}.py"
+    relative_script = f"code/{script_name}"
+    try:
+        module = import_user_module(model_dir / "code", program)
+    except MissingProgramError as error:
+        hint = ""
+        if (model_dir / Path(script_name).name).is_file():
+            hint = f" Found {Path(script_name).name} at the archive root; it must be under code/."
+        raise StartupError(
+            f'The inference script "{relative_script}" was not found in {source.describe()}. '
+            f"Expected it at {model_dir / relative_script}.{hint}"
+        ) from error
+    except Exception as error:  # anything the user's module raised while being imported
+        log.error("Importing %s failed", relative_script, exc_info=error)
+        raise StartupError(
+            f'Failed to import the inference script "{relative_script}" for container "{source.container}": '
+            f"{type(error).__name__}: {error}"
+        ) from error
+    try:
+        return Transformer(module, model_dir, os.environ.get("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT") or JSON)
+    except ValueError as error:  # the module breaks the toolkit's rules (e.g. transform_fn + predict_fn)
+        raise StartupError(
+            f'Invalid inference script "{relative_script}" for container "{source.container}": {error}'
+        ) from error
+
+
+def _max_extract_bytes() -> int:
+    raw = os.environ.get("SAGEMAKER_EMULATOR_MAX_EXTRACT_BYTES")
+    if not raw:
+        return DEFAULT_MAX_EXTRACT_BYTES
+    try:
+        return int(raw)
+    except ValueError:
+        raise StartupError(f"SAGEMAKER_EMULATOR_MAX_EXTRACT_BYTES must be an integer, got {raw!r}") from None
+
+
+def _capitalised(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+# --- Serving -----------------------------------------------------------------------------------
+
+
+def build_app(transformer: Transformer, executor: ThreadPoolExecutor) -> web.Application:
+    """The two routes of the SageMaker container contract."""
+
+    async def ping(request: web.Request) -> web.Response:
+        # The server only listens once the model is loaded, so answering at all means healthy.
+        return web.Response(status=200)
+
+    async def invocations(request: web.Request) -> web.Response:
+        body = await request.read()
+        context = HandlerContext(transformer.model_dir, dict(request.headers))
+        loop = asyncio.get_running_loop()
+        result = await loop.run_in_executor(
+            executor,
+            transformer.transform,
+            body,
+            request.headers.get("Content-Type"),
+            request.headers.get("Accept"),
+            context,
+        )
+        if result.status >= 500:
+            log.error("Invocation failed with status %d", result.status, exc_info=result.error)
+        elif result.error is not None:
+            log.warning("Invocation rejected with status %d: %s", result.status, result.error)
+        headers = {**result.headers, "Content-Type": result.content_type}
+        return web.Response(status=result.status, reason=result.phrase, body=result.body, headers=headers)
+
+    app = web.Application(client_max_size=MAX_REQUEST_BYTES)
+    app.router.add_get("/ping", ping)
+    app.router.add_post("/invocations", invocations)
+    return app
+
+
+async def serve(transformer: Transformer, args: argparse.Namespace, status: StatusChannel, started: float) -> None:
+    """Listen, report ready, and serve until SIGTERM or SIGINT."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    # One thread: one prediction at a time, like one model-server worker per instance.
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
+    runner = web.AppRunner(
+        build_app(transformer, executor),
+        access_log=None,  # a line per invocation would flood the endpoint's log stream
+        handle_signals=False,
+        shutdown_timeout=SHUTDOWN_GRACE_SECONDS,
+    )
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, args.host, args.port).start()
+    except OSError as error:
+        await runner.cleanup()
+        raise StartupError(
+            f'The model server for container "{args.container_name}" could not listen on '
+            f"{args.host}:{args.port}: {error}"
+        ) from error
+    port = runner.addresses[0][1]
+    status.ready(port)
+    log.info("Model server listening on http://%s:%d; start-up took %.2f s", args.host, port, time.monotonic() - started)
+    if transformer.uses_default_codecs:
+        # numpy is kept out of start-up; load it now on the inference thread, before the first
+        # request needs it, instead of making that request pay for the import.
+        executor.submit(warm_default_codecs)
+    await stop.wait()
+    log.info("Stop signal received, shutting down")
+    try:
+        # aiohttp waits up to shutdown_timeout twice (finish, then cancel) for each in-flight request;
+        # bound the whole shutdown by the grace period instead.
+        await asyncio.wait_for(runner.cleanup(), SHUTDOWN_GRACE_SECONDS)
+    except asyncio.TimeoutError:
+        log.warning("A request was still running %d s after the stop signal; abandoning it", SHUTDOWN_GRACE_SECONDS)
+    executor.shutdown(wait=False, cancel_futures=True)
+
+
+# --- Entry point -------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m sagemaker_emulator.runtime.worker",
+        description="Serve one SageMaker model instance (GET /ping, POST /invocations).",
+    )
+    parser.add_argument("--model-dir", required=True, help="empty directory to extract the model into")
+    parser.add_argument("--model-data-url", help="http(s) URL of model.tar.gz; omit for no model data")
+    parser.add_argument("--model-data-source", help="the s3:// URI as given to CreateModel, for messages")
+    parser.add_argument("--container-name", default="container_1", help="container name used in messages")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument("--status-fd", type=int, required=True, help="inherited fd for the one status line")
+    return parser.parse_args(argv)
+
+
+def configure_logging() -> None:
+    """Line-buffered logs: info to stdout, warnings and tracebacks to stderr (forwarded to CloudWatch)."""
+    sys.stdout.reconfigure(line_buffering=True)
+    sys.stderr.reconfigure(line_buffering=True)
+    formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    to_stdout = logging.StreamHandler(sys.stdout)
+    to_stdout.addFilter(lambda record: record.levelno < logging.WARNING)
+    to_stderr = logging.StreamHandler(sys.stderr)
+    to_stderr.setLevel(logging.WARNING)
+    root = logging.getLogger()
+    for handler in (to_stdout, to_stderr):
+        handler.setFormatter(formatter)
+        root.addHandler(handler)
+    root.setLevel(_log_level(os.environ.get("SAGEMAKER_CONTAINER_LOG_LEVEL")))
+
+
+def _log_level(raw: str | None) -> int:
+    """SAGEMAKER_CONTAINER_LOG_LEVEL is numeric in SageMaker (e.g. "20"); accept names too."""
+    if not raw:
+        return logging.INFO
+    if raw.strip().isdigit():
+        return int(raw)
+    level = logging.getLevelName(raw.strip().upper())
+    return level if isinstance(level, int) else logging.INFO
+
+
+def _stop_during_startup(signum: int, frame: object) -> None:
+    raise StopRequested()
+
+
+def main(argv: list[str] | None = None) -> int:
+    started = time.monotonic()
+    args = parse_args(argv)
+    configure_logging()
+    status = StatusChannel(args.status_fd)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, _stop_during_startup)
+    try:
+        transformer = load_model(args)
+        asyncio.run(serve(transformer, args, status, started))
+    except StartupError as error:
+        log.error("Worker start-up failed: %s", error.reason)
+        status.failed(error.reason)
+        return 1
+    except StopRequested:
+        log.info("Stopped by a signal before the model was ready")
+        status.failed(f'The worker for container "{args.container_name}" was stopped before it became ready.')
+        return 0
+    except Exception as error:  # a bug in the worker itself: still report it in one line
+        log.exception("Worker crashed")
+        status.failed(f'The worker for container "{args.container_name}" crashed: {type(error).__name__}: {error}')
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    exit_code = main()
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # A prediction still running on the inference thread would keep the interpreter alive at exit;
+    # SageMaker kills a container 30 s after SIGTERM anyway, so leave now without joining it.
+    os._exit(exit_code)
