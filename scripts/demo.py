@@ -7,8 +7,9 @@ endpoint, its status and a real prediction, and stops everything it started.
 from __future__ import annotations
 
 import argparse
-import json
 import os
+import re
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -52,6 +53,33 @@ def show_endpoint(emulator_url: str, pipeline) -> None:
     print(f"prediction     {prediction}  (variant {response['InvokedProductionVariant']}, {latency_ms:.1f} ms)")
 
 
+TASK_EVENT = re.compile(r"\[DAG TEST\] (starting|end task) task_id=(\S+)|Marking run .* (successful|failed)")
+
+
+def run_dag_test(dag_id: str, env: dict[str, str], log_path: Path) -> int:
+    """Run `airflow dags test`, keeping its full log in a file and showing one line per task."""
+    with log_path.open("w") as log:
+        process = subprocess.Popen([str(Path(sys.executable).with_name("airflow")), "dags", "test", dag_id],
+                                   env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        started: dict[str, float] = {}
+        for line in process.stdout:
+            log.write(line)
+            match = TASK_EVENT.search(line)
+            if not match:
+                continue
+            event, task, outcome = match.groups()
+            if event == "starting":
+                started[task] = time.monotonic()
+            elif event == "end task":
+                print(f"  {task:<24} done in {time.monotonic() - started.get(task, time.monotonic()):5.1f} s", flush=True)
+            else:
+                print(f"  DAG run {outcome}", flush=True)
+        returncode = process.wait()
+    if returncode != 0:
+        print("".join(log_path.read_text().splitlines(keepends=True)[-60:]), file=sys.stderr)
+    return returncode
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--pipeline", type=Path, default=REPO / "include/pipelines/iris.yaml")
@@ -66,12 +94,13 @@ def main() -> int:
         print(f"emulator running at {emulator.url} (log: {log_path.relative_to(REPO)})")
         env = airflow_env(emulator.url)
         migrate(env)
-        print(f"running `airflow dags test {pipeline.dag_id}` ...", flush=True)
-        result = airflow("dags", "test", pipeline.dag_id, env=env)
-        if result.returncode != 0:
-            print(f"\nthe release DAG failed (exit code {result.returncode}); emulator log: {log_path}",
+        dag_log = REPO / ".airflow" / "dags-test.log"
+        print(f"running `airflow dags test {pipeline.dag_id}` (full log: {dag_log.relative_to(REPO)})", flush=True)
+        returncode = run_dag_test(pipeline.dag_id, env, dag_log)
+        if returncode != 0:
+            print(f"\nthe release DAG failed (exit code {returncode}); see {dag_log} and {log_path}",
                   file=sys.stderr)
-            return result.returncode
+            return returncode
         show_endpoint(emulator.url, pipeline)
     print("\nemulator stopped; demo finished")
     return 0
