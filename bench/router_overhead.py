@@ -4,9 +4,29 @@
   worker   the model worker process, called directly (the "container", no router)
   emulator POST /endpoints/<name>/invocations through the emulator (router -> worker)
 
-Router added latency = emulator - worker, per percentile. Load comes from an aiohttp client in this
-process (closed loop), so on a 2-core machine the client competes with the servers for CPU:
-compare the columns with each other, not with numbers from other machines.
+Router added latency = emulator - worker, per percentile.
+
+How the load is made, and why the figures are fair:
+
+* The load generator runs in a process of its own (one per phase), so it never shares an event
+  loop or the GIL with the servers. It is a minimal HTTP/1.1 keep-alive client on asyncio streams
+  (one pre-encoded request, Content-Length framing), several times cheaper per request than an
+  aiohttp client, so it takes as little CPU as possible away from the servers.
+* It is closed-loop: ``--concurrency`` connections each send the next request when the previous
+  answer arrives. Latency is measured at concurrency 1 (no queueing); throughput at
+  ``--concurrency``. A closed loop under-reports tail latency when the server stalls (coordinated
+  omission), so read p99 at concurrency 1 as "service time", not as a latency SLO.
+* Every phase is bounded: ``--requests`` requests or ``--max-seconds``, whichever comes first, after
+  ``--warmup`` unmeasured requests on the same server.
+* Targets are interleaved over ``--rounds`` rounds and each figure is the median over rounds, so a
+  burst of background noise hurts one round, not one target.
+* On a machine with few cores the generator still competes with the servers for CPU (the
+  emulator path runs three processes: generator, emulator, worker). The CPU time each server
+  process spent per request (from the OS, user + system) does not depend on that competition and
+  is the figure to compare across changes; the generator's own CPU use is printed so you can
+  see when it, rather than the server, is the bottleneck (above ~70 % of a core).
+
+    python bench/router_overhead.py [--requests 2000] [--concurrency 16] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -23,9 +43,10 @@ import tempfile
 import textwrap
 import time
 from pathlib import Path
-from statistics import quantiles
+from statistics import median, quantiles
+from urllib.parse import urlsplit
 
-import aiohttp
+import psutil
 
 from sagemaker_emulator.launcher import EmulatorProcess, free_port
 
@@ -54,6 +75,10 @@ BARE_SERVER = textwrap.dedent("""
 """)
 
 PAYLOAD = json.dumps([1, 2, 3, 4]).encode()
+EXPECTED = json.dumps([2, 4, 6, 8]).encode()
+TARGETS = ("bare", "worker", "emulator")
+GENERATOR_BOUND = 0.7  # generator CPU share of one core above which it, not the server, may limit
+OTHER_LOAD_WARNING = 0.25  # cores used by other programs during a phase above which figures are disturbed
 
 
 def model_archive() -> bytes:
@@ -66,37 +91,92 @@ def model_archive() -> bytes:
     return buffer.getvalue()
 
 
-async def load(url: str, requests: int, concurrency: int) -> tuple[float, list[float]]:
-    """Closed-loop load: ``concurrency`` clients send ``requests`` in total; return (req/s, latencies ms)."""
+# --- The load generator (runs in its own process: ``--loadgen``) ------------------------------
+
+
+async def generate(url: str, requests: int, concurrency: int, max_seconds: float) -> dict:
+    """Closed-loop keep-alive load; every answer must be 200 with the expected body."""
+    parts = urlsplit(url)
+    request = (f"POST {parts.path} HTTP/1.1\r\nHost: {parts.netloc}\r\nContent-Type: application/json\r\n"
+               f"Content-Length: {len(PAYLOAD)}\r\n\r\n").encode() + PAYLOAD
     latencies: list[float] = []
-    remaining = requests
-    headers = {"Content-Type": "application/json"}
+    budget = requests
+    deadline = time.perf_counter() + max_seconds
 
-    async def client(session: aiohttp.ClientSession) -> None:
-        nonlocal remaining
-        while remaining > 0:
-            remaining -= 1
-            started = time.perf_counter()
-            async with session.post(url, data=PAYLOAD, headers=headers) as response:
-                await response.read()
-                if response.status != 200:
-                    raise RuntimeError(f"{url} answered {response.status}")
-            latencies.append((time.perf_counter() - started) * 1000)
+    async def connection() -> None:
+        nonlocal budget
+        reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+        try:
+            while budget > 0 and time.perf_counter() < deadline:
+                budget -= 1
+                started = time.perf_counter()
+                writer.write(request)
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = _content_length(head)
+                body = await reader.readexactly(length)
+                latencies.append((time.perf_counter() - started) * 1000)
+                if head[9:12] != b"200" or body != EXPECTED:
+                    raise RuntimeError(f"{url} answered {head[:12]!r} {body[:200]!r}")
+        finally:
+            writer.close()
 
-    connector = aiohttp.TCPConnector(limit=concurrency)
-    async with aiohttp.ClientSession(connector=connector) as session:
-        await asyncio.gather(*(client(session) for _ in range(min(concurrency, 4))))  # warm-up connections
-        latencies.clear()
-        remaining = requests
-        started = time.perf_counter()
-        await asyncio.gather(*(client(session) for _ in range(concurrency)))
-        elapsed = time.perf_counter() - started
-    return requests / elapsed, latencies
+    cpu = time.process_time()
+    started = time.perf_counter()
+    await asyncio.gather(*(connection() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - started
+    return {"count": len(latencies), "elapsed": elapsed, "latencies_ms": latencies,
+            "cpu_share": (time.process_time() - cpu) / elapsed,
+            "process_cpu": time.process_time()}  # including the interpreter's start-up
 
 
-def percentiles(latencies: list[float]) -> dict[str, float]:
-    cuts = quantiles(latencies, n=100, method="inclusive")
-    return {"p50": cuts[49], "p99": cuts[98]}
+def _content_length(head: bytes) -> int:
+    for line in head.split(b"\r\n"):
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            return int(value)
+    raise RuntimeError(f"no Content-Length in {head!r}")
+
+
+def run_generator(url: str, requests: int, concurrency: int, max_seconds: float) -> dict:
+    """Start a generator process and return what it measured."""
+    output = subprocess.run(
+        [sys.executable, __file__, "--loadgen", url, str(requests), str(concurrency), str(max_seconds)],
+        check=True, capture_output=True, text=True, timeout=max_seconds + 60).stdout
+    return json.loads(output)
+
+
+# --- The measured targets ---------------------------------------------------------------------
+
+
+def cpu_seconds(process: psutil.Process) -> float:
+    times = process.cpu_times()  # all threads of the process
+    return times.user + times.system
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds every process on the machine has used so far (all CPUs)."""
+    times = psutil.cpu_times()
+    return sum(getattr(times, field, 0.0) for field in ("user", "nice", "system", "irq", "softirq", "steal"))
+
+
+def measure(url: str, servers: dict[str, psutil.Process], args: argparse.Namespace, concurrency: int) -> dict:
+    """One bounded phase: warm-up, then ``args.requests`` requests; latency, rate and server CPU.
+
+    ``other_load`` is the CPU that neither the servers nor the generator used during the phase
+    (other programs, the kernel), in cores: high values mean the figures were disturbed.
+    """
+    run_generator(url, args.warmup, concurrency, args.max_seconds)
+    before = {name: cpu_seconds(process) for name, process in servers.items()}
+    machine_before, started = machine_busy_seconds(), time.perf_counter()
+    result = run_generator(url, args.requests, concurrency, args.max_seconds)
+    wall, machine = time.perf_counter() - started, machine_busy_seconds() - machine_before
+    count = result["count"]
+    server_cpu = {name: cpu_seconds(p) - before[name] for name, p in servers.items()}
+    ours = sum(server_cpu.values()) + result["process_cpu"]
+    cuts = quantiles(result["latencies_ms"], n=100, method="inclusive")
+    return {"p50": cuts[49], "p99": cuts[98], "rps": count / result["elapsed"], "requests": count,
+            "generator_cpu": result["cpu_share"], "other_load": max(machine - ours, 0.0) / wall,
+            **{f"{name}_cpu_us": seconds / count * 1e6 for name, seconds in server_cpu.items()}}
 
 
 def wait_for(url: str, timeout: float = 30) -> None:
@@ -150,45 +230,99 @@ def deploy(emulator_url: str) -> str:
     return f"{emulator_url}/endpoints/trivial/invocations"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--requests", type=int, default=3000, help="requests per target and phase")
-    parser.add_argument("--concurrency", type=int, default=16, help="clients in the throughput phase")
-    parser.add_argument("--output", type=Path, default=Path("bench/out/router_overhead.json"))
-    args = parser.parse_args()
-
-    results: dict[str, dict[str, float]] = {}
+def run(args: argparse.Namespace) -> dict:
+    """Every round measures every target at concurrency 1 and at ``args.concurrency``."""
+    rounds: dict[str, list[dict]] = {name: [] for name in TARGETS}
     bare_port = free_port()
     bare = subprocess.Popen([sys.executable, "-c", BARE_SERVER, str(bare_port)])
     with tempfile.TemporaryDirectory() as workdir, EmulatorProcess(free_port(), log=subprocess.DEVNULL) as emulator:
         worker = None
         try:
-            targets = {"bare": f"http://127.0.0.1:{bare_port}/invocations"}
-            targets["emulator"] = deploy(emulator.url)
+            url = deploy(emulator.url)
+            emulator_process = psutil.Process(emulator.process.pid)
+            (endpoint_worker,) = emulator_process.children()  # the endpoint's one instance
             worker, worker_port = start_worker(emulator.url, Path(workdir))
-            targets["worker"] = f"http://127.0.0.1:{worker_port}/invocations"
-            wait_for(targets["bare"])
-            for name in ("bare", "worker", "emulator"):
-                _, serial = asyncio.run(load(targets[name], args.requests, 1))
-                throughput, _ = asyncio.run(load(targets[name], args.requests, args.concurrency))
-                results[name] = {**percentiles(serial), "rps": throughput}
+            targets = {
+                "bare": (f"http://127.0.0.1:{bare_port}/invocations", {"server": psutil.Process(bare.pid)}),
+                "worker": (f"http://127.0.0.1:{worker_port}/invocations", {"server": psutil.Process(worker.pid)}),
+                "emulator": (url, {"server": emulator_process, "worker": endpoint_worker}),
+            }
+            wait_for(targets["bare"][0])
+            for number in range(args.rounds):
+                for name in TARGETS:
+                    target, servers = targets[name]
+                    serial = measure(target, servers, args, 1)
+                    loaded = measure(target, servers, args, args.concurrency)
+                    rounds[name].append({"serial": serial, "loaded": loaded})
+                print(f"round {number + 1}/{args.rounds} done", file=sys.stderr, flush=True)
         finally:
             bare.terminate()
             if worker is not None:
                 worker.terminate()
+    medians = {name: {phase: {key: median(r[phase][key] for r in runs) for key in runs[0][phase]}
+                      for phase in ("serial", "loaded")}
+               for name, runs in rounds.items()}
+    other = [r[phase]["other_load"] for runs in rounds.values() for r in runs for phase in ("serial", "loaded")]
+    return {"targets": medians, "other_load": {"median": median(other), "max": max(other)}}
 
-    added = {p: results["emulator"][p] - results["worker"][p] for p in ("p50", "p99")}
-    print(f"\nTrivial model, {args.requests} requests per phase; latency at concurrency 1, "
-          f"throughput at concurrency {args.concurrency}; {os.cpu_count()} CPUs\n")
-    print(f"{'target':<10}{'p50 ms':>10}{'p99 ms':>10}{'req/s':>10}")
-    for name in ("bare", "worker", "emulator"):
-        r = results[name]
-        print(f"{name:<10}{r['p50']:>10.3f}{r['p99']:>10.3f}{r['rps']:>10.0f}")
-    print(f"\nrouter added latency: p50 {added['p50']:.3f} ms, p99 {added['p99']:.3f} ms "
-          f"(emulator minus worker)")
+
+def report(results: dict, args: argparse.Namespace) -> dict:
+    c, targets = args.concurrency, results["targets"]
+    print(f"\nTrivial model; median of {args.rounds} rounds of {args.requests} requests per phase "
+          f"(after {args.warmup} warm-up); {os.cpu_count()} CPUs; load generator in its own process.\n"
+          f"Latency at concurrency 1; req/s and the second latency pair at concurrency {c}.\n"
+          f"CPU = CPU time (user + system) each server process spent per request; for 'emulator' it is "
+          f"router process + endpoint worker.\n")
+    print(f"{'target':<10}{'p50 ms':>8}{'p99 ms':>8}{'req/s':>8}{'p50 c=' + str(c):>10}{'p99 c=' + str(c):>10}"
+          f"{'CPU µs/req c=1':>17}{'CPU µs/req c=' + str(c):>18}{'generator':>11}")
+    for name in TARGETS:
+        serial, loaded = targets[name]["serial"], targets[name]["loaded"]
+        cpu = " + ".join(f"{serial[k]:.0f}" for k in serial if k.endswith("_cpu_us"))
+        cpu_loaded = " + ".join(f"{loaded[k]:.0f}" for k in loaded if k.endswith("_cpu_us"))
+        bound = " *" if loaded["generator_cpu"] > GENERATOR_BOUND else ""
+        print(f"{name:<10}{serial['p50']:>8.3f}{serial['p99']:>8.3f}{loaded['rps']:>8.0f}{loaded['p50']:>10.2f}"
+              f"{loaded['p99']:>10.2f}{cpu:>17}{cpu_loaded:>18}{loaded['generator_cpu']:>10.0%}{bound}")
+    emulator, worker = targets["emulator"], targets["worker"]
+    added = {
+        "p50_ms": emulator["serial"]["p50"] - worker["serial"]["p50"],
+        "p99_ms": emulator["serial"]["p99"] - worker["serial"]["p99"],
+        "router_cpu_us_c1": emulator["serial"]["server_cpu_us"],
+        f"router_cpu_us_c{c}": emulator["loaded"]["server_cpu_us"],
+    }
+    print(f"\nrouter added latency: p50 {added['p50_ms']:.3f} ms, p99 {added['p99_ms']:.3f} ms (emulator minus "
+          f"worker); router CPU per request: {added['router_cpu_us_c1']:.0f} µs at c=1, "
+          f"{added[f'router_cpu_us_c{c}']:.0f} µs at c={c}")
+    other = results["other_load"]
+    print(f"other load on the machine during the phases: median {other['median']:.2f}, max {other['max']:.2f} cores"
+          + (" -- something else was running: latency and req/s are disturbed, CPU/req much less so"
+             if other["max"] > OTHER_LOAD_WARNING else ""))
+    if any(targets[name]["loaded"]["generator_cpu"] > GENERATOR_BOUND for name in TARGETS):
+        print(f"* the generator used more than {GENERATOR_BOUND:.0%} of a core: that req/s may be generator-bound")
+    return added
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=2000, help="measured requests per target and phase")
+    parser.add_argument("--warmup", type=int, default=300, help="unmeasured requests before each phase")
+    parser.add_argument("--concurrency", type=int, default=16, help="connections in the throughput phase")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds over all targets; figures are medians")
+    parser.add_argument("--max-seconds", type=float, default=30, help="time limit of one phase")
+    parser.add_argument("--output", type=Path, default=Path("bench/out/router_overhead.json"))
+    parser.add_argument("--loadgen", nargs=4, metavar=("URL", "REQUESTS", "CONCURRENCY", "MAX_SECONDS"),
+                        help=argparse.SUPPRESS)  # internal: the generator process
+    args = parser.parse_args()
+    if args.loadgen:
+        url, requests, concurrency, max_seconds = args.loadgen
+        print(json.dumps(asyncio.run(generate(url, int(requests), int(concurrency), float(max_seconds)))))
+        return
+
+    results = run(args)
+    added = report(results, args)
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps({"results": results, "router_added_ms": added,
-                                       "requests": args.requests, "concurrency": args.concurrency}, indent=2))
+    args.output.write_text(json.dumps({
+        "results": results["targets"], "other_load_cores": results["other_load"], "router_added": added, "requests": args.requests, "warmup": args.warmup,
+        "concurrency": args.concurrency, "rounds": args.rounds, "cpus": os.cpu_count()}, indent=2))
     print(f"written to {args.output}")
 
 

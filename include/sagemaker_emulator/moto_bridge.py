@@ -35,7 +35,11 @@ class MotoGateway:
             self._pool, self._call_wsgi, environ)
         response = web.Response(status=status, body=payload)
         for name, value in headers:
-            if name.lower() not in ("content-length", "transfer-encoding", "connection", "server", "date"):
+            lowered = name.lower()
+            # A HEAD answer has no body but must keep the length of the object it describes.
+            if lowered == "content-length" and request.method == "HEAD":
+                response.headers[name] = value
+            elif lowered not in ("content-length", "transfer-encoding", "connection", "server", "date"):
                 response.headers.add(name, value)
         return response
 

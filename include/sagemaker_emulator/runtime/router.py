@@ -13,17 +13,20 @@ import time
 from dataclasses import dataclass, field
 from typing import Mapping
 
-import aiohttp
-
 from sagemaker_emulator.config import INVOCATION_TIMEOUT_SECONDS, MAX_PAYLOAD_BYTES, Settings
 from sagemaker_emulator.moto_bridge import ACCOUNT_ID
 from sagemaker_emulator.runtime.fleet import Instance, VariantFleet
 from sagemaker_emulator.runtime.telemetry import EndpointMetrics
+from sagemaker_emulator.runtime.upstream import UpstreamClient, UpstreamConnectionError
 from sagemaker_emulator.sagemaker.errors import AwsError, ModelError, RuntimeValidationError, ServiceUnavailable
 
 # Request headers SageMaker forwards to the container (it strips everything not in the API).
 FORWARDED_HEADERS = ("Content-Type", "Accept", "X-Amzn-SageMaker-Custom-Attributes",
                      "X-Amzn-SageMaker-Inference-Id")
+# What the container sees when the caller sent no Content-Type or Accept.
+DEFAULT_CONTENT_TYPE = "application/octet-stream"
+DEFAULT_ACCEPT = "*/*"
+WORKER_HOST = "127.0.0.1"  # workers listen on loopback (Instance.address)
 
 
 @dataclass
@@ -43,6 +46,10 @@ class EndpointRoutes:
                     f"The variant {target} does not exist for endpoint {self.name}. "
                     f"Existing variants: {', '.join(sorted(self.fleets))}.")
             return fleet
+        if len(self.weights) == 1:  # the common case needs no random draw
+            ((name, weight),) = self.weights.items()
+            if weight > 0:
+                return self.fleets[name]
         names = [n for n, w in self.weights.items() if w > 0]
         if not names:
             raise ServiceUnavailable(f"Endpoint {self.name} has no variant with a positive weight.")
@@ -62,18 +69,11 @@ class Router:
         self.settings = settings
         self.metrics = metrics
         self.routes: dict[tuple[str, str], EndpointRoutes] = {}
-        self._session: aiohttp.ClientSession | None = None
-
-    @property
-    def session(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            connector = aiohttp.TCPConnector(limit=0, limit_per_host=64, keepalive_timeout=30)
-            self._session = aiohttp.ClientSession(connector=connector, auto_decompress=False)
-        return self._session
+        # Keep-alive connections to the workers, at most 64 open per instance.
+        self.upstream = UpstreamClient(limit_per_worker=64)
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+        self.upstream.close()
 
     def publish(self, region: str, routes: EndpointRoutes) -> None:
         self.routes[(region, routes.name.lower())] = routes
@@ -102,10 +102,11 @@ class Router:
                                            model_latency_us=model_latency, overhead_us=overhead_us, status=status)
         if status >= 400:
             raise self._model_error(region, fleet, status, payload)
-        out_headers = {"Content-Type": upstream_headers.get("Content-Type", "application/json"),
+        out_headers = {"Content-Type": upstream_headers.get("content-type", "application/json"),
                        "x-Amzn-Invoked-Production-Variant": fleet.variant}
-        if "X-Amzn-SageMaker-Custom-Attributes" in upstream_headers:
-            out_headers["X-Amzn-SageMaker-Custom-Attributes"] = upstream_headers["X-Amzn-SageMaker-Custom-Attributes"]
+        custom_attributes = upstream_headers.get("x-amzn-sagemaker-custom-attributes")
+        if custom_attributes is not None:
+            out_headers["X-Amzn-SageMaker-Custom-Attributes"] = custom_attributes
         return InvokeResult(200, payload, out_headers)
 
     async def _call_fleet(self, fleet: VariantFleet, headers: Mapping[str, str],
@@ -120,7 +121,7 @@ class Router:
             tried.add(instance.id)
             try:
                 return await self._call_instance(fleet, instance, headers, body)
-            except aiohttp.ClientConnectionError as error:
+            except UpstreamConnectionError as error:
                 if len(tried) >= 2 or not fleet.ready:
                     raise ModelError(f'Received server error (500) from primary with message "{error}".',
                                      original_status=500, original_message=str(error),
@@ -128,17 +129,18 @@ class Router:
 
     async def _call_instance(self, fleet: VariantFleet, instance: Instance, headers: Mapping[str, str],
                              body: bytes) -> tuple[int, float, bytes, Mapping[str, str]]:
-        """POST to the worker; return (status, model latency in µs, body, headers)."""
-        forwarded = {h: headers[h] for h in FORWARDED_HEADERS if h in headers}
-        forwarded.setdefault("Content-Type", "application/octet-stream")
-        timeout = self.settings.scaled(INVOCATION_TIMEOUT_SECONDS)
+        """POST to the worker; return (status, model latency in µs, body, headers with lower-case names)."""
+        forwarded = [(name, value) for name in FORWARDED_HEADERS if (value := headers.get(name)) is not None]
+        if "Content-Type" not in headers:
+            forwarded.append(("Content-Type", DEFAULT_CONTENT_TYPE))
+        if "Accept" not in headers:
+            forwarded.append(("Accept", DEFAULT_ACCEPT))
         instance.inflight += 1
         sent = time.perf_counter()
         try:
-            async with self.session.post(f"{instance.address}/invocations", data=body, headers=forwarded,
-                                         timeout=aiohttp.ClientTimeout(total=timeout)) as response:
-                payload = await response.read()
-                return response.status, (time.perf_counter() - sent) * 1e6, payload, response.headers
+            response = await self.upstream.post(instance, WORKER_HOST, instance.port, "/invocations", forwarded,
+                                                body, self.settings.scaled(INVOCATION_TIMEOUT_SECONDS))
+            return response.status, (time.perf_counter() - sent) * 1e6, response.body, response.headers
         except asyncio.TimeoutError:
             raise ModelError(
                 "Your invocation timed out while waiting for a response from container primary. Review the "

@@ -11,6 +11,7 @@ import logging
 import time
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import Iterator
 
 from sagemaker_emulator import moto_bridge
 
@@ -20,7 +21,7 @@ NAMESPACE = "AWS/SageMaker"
 UNITS = {"ModelLatency": "Microseconds", "OverheadLatency": "Microseconds", "ModelSetupTime": "Microseconds"}
 
 
-@dataclass
+@dataclass(slots=True)
 class _Stat:
     count: int = 0
     total: float = 0.0
@@ -30,8 +31,39 @@ class _Stat:
     def add(self, value: float) -> None:
         self.count += 1
         self.total += value
-        self.low = min(self.low, value)
-        self.high = max(self.high, value)
+        if value < self.low:
+            self.low = value
+        if value > self.high:
+            self.high = value
+
+
+class _Invocations:
+    """The invocation metrics of one variant since the last flush, updated once per request.
+
+    Counting metrics whose every datum is 0 or 1 (Invocations, the error counts) keep just a
+    count; their statistic set follows from it (Sum = count of ones, Minimum 0 unless every datum
+    was 1, Maximum 1 if any was).
+    """
+
+    __slots__ = ("invocations", "errors_4xx", "errors_5xx", "per_instance", "model_latency", "overhead")
+
+    def __init__(self) -> None:
+        self.invocations = self.errors_4xx = self.errors_5xx = 0
+        self.per_instance = _Stat()
+        self.model_latency = _Stat()
+        self.overhead = _Stat()
+
+    def statistic_sets(self) -> Iterator[tuple[str, _Stat]]:
+        n = self.invocations
+        model_errors = self.errors_4xx + self.errors_5xx
+        yield "Invocations", _Stat(n, float(n), 1, 1)
+        yield "InvocationsPerInstance", self.per_instance
+        for metric, ones in (("Invocation4XXErrors", self.errors_4xx), ("Invocation5XXErrors", self.errors_5xx),
+                             ("InvocationModelErrors", model_errors)):
+            yield metric, _Stat(n, float(ones), 1 if ones == n else 0, 1 if ones else 0)
+        if self.model_latency.count:
+            yield "ModelLatency", self.model_latency
+        yield "OverheadLatency", self.overhead
 
 
 class EndpointMetrics:
@@ -39,20 +71,26 @@ class EndpointMetrics:
 
     def __init__(self, flush_seconds: float = 1.0):
         self.flush_seconds = flush_seconds
-        self._stats: dict[tuple[str, str, str, str], _Stat] = defaultdict(_Stat)
+        self._invocations: dict[tuple[str, str, str], _Invocations] = {}
+        self._stats: dict[tuple[str, str, str, str], _Stat] = defaultdict(_Stat)  # any other metric
         self._task: asyncio.Task | None = None
 
     def record_invocation(self, region: str, endpoint: str, variant: str, *, instances: int,
                           model_latency_us: float | None, overhead_us: float, status: int) -> None:
+        """Called once per InvokeEndpoint, on the hot path: one dictionary lookup, a few additions."""
         key = (region, endpoint, variant)
-        self._add(key, "Invocations", 1)
-        self._add(key, "InvocationsPerInstance", 1 / max(instances, 1))
-        self._add(key, "Invocation4XXErrors", 1 if 400 <= status < 500 else 0)
-        self._add(key, "Invocation5XXErrors", 1 if status >= 500 else 0)
-        self._add(key, "InvocationModelErrors", 0 if status < 400 else 1)
+        stats = self._invocations.get(key)
+        if stats is None:
+            stats = self._invocations[key] = _Invocations()
+        stats.invocations += 1
+        if status >= 500:
+            stats.errors_5xx += 1
+        elif status >= 400:
+            stats.errors_4xx += 1
+        stats.per_instance.add(1 / max(instances, 1))
         if model_latency_us is not None:
-            self._add(key, "ModelLatency", model_latency_us)
-        self._add(key, "OverheadLatency", overhead_us)
+            stats.model_latency.add(model_latency_us)
+        stats.overhead.add(overhead_us)
 
     def _add(self, key: tuple[str, str, str], metric: str, value: float) -> None:
         self._stats[(*key, metric)].add(value)
@@ -75,8 +113,11 @@ class EndpointMetrics:
 
     def flush(self) -> None:
         stats, self._stats = self._stats, defaultdict(_Stat)
+        invocations, self._invocations = self._invocations, {}
+        expanded = [((*key, metric), stat) for key, aggregate in invocations.items()
+                    for metric, stat in aggregate.statistic_sets()]
         by_region: dict[str, list[dict]] = defaultdict(list)
-        for (region, endpoint, variant, metric), stat in stats.items():
+        for (region, endpoint, variant, metric), stat in [*expanded, *stats.items()]:
             datum = {
                 "MetricName": metric,
                 "Dimensions": [{"Name": "EndpointName", "Value": endpoint},

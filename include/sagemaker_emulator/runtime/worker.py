@@ -25,13 +25,15 @@ import http.client
 import json
 import logging
 import os
+import queue
 import signal
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any, Callable
 
 from aiohttp import web
 
@@ -236,7 +238,72 @@ def _capitalised(text: str) -> str:
 # --- Serving -----------------------------------------------------------------------------------
 
 
-def build_app(transformer: Transformer, executor: ThreadPoolExecutor) -> web.Application:
+class InferenceThread:
+    """One thread that runs predictions one at a time, in arrival order, off the event loop.
+
+    It does what ``run_in_executor`` on a one-thread ``ThreadPoolExecutor`` does, with less work
+    per hand-off: a job is one ``SimpleQueue.put`` and its answer one ``call_soon_threadsafe``, with
+    no ``concurrent.futures.Future`` chained to an asyncio one. Every invocation pays for the
+    hand-off twice (there and back), so this is on the worker's hot path.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, name: str = "inference"):
+        self._loop = loop
+        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        # A daemon: a prediction still running at exit must not keep the process alive.
+        self._thread = threading.Thread(target=self._work, name=name, daemon=True)
+        self._thread.start()
+
+    def run(self, function: Callable[..., Any], *args: Any) -> asyncio.Future:
+        """Queue ``function(*args)``; the future resolves on the loop with its result or exception."""
+        future = self._loop.create_future()
+        self._jobs.put((future, function, args))
+        return future
+
+    def run_soon(self, function: Callable[..., Any], *args: Any) -> None:
+        """Queue ``function(*args)`` without waiting for it (its failure is logged)."""
+        self._jobs.put((None, function, args))
+
+    def close(self) -> None:
+        """Cancel the jobs still queued and end the thread once the current one returns."""
+        while True:
+            try:
+                job = self._jobs.get_nowait()
+            except queue.Empty:
+                break
+            if job is not None and job[0] is not None:
+                job[0].cancel()
+        self._jobs.put(None)
+
+    def _work(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            future, function, args = job
+            if future is not None and future.cancelled():
+                continue  # nobody waits for it any more
+            try:
+                result, error = function(*args), None
+            except BaseException as raised:  # handed to the waiting request, as an executor does
+                result, error = None, raised
+            if future is None:
+                if error is not None:
+                    log.error("Background job %s failed", getattr(function, "__name__", function), exc_info=error)
+                continue
+            try:
+                self._loop.call_soon_threadsafe(_settle, future, result, error)
+            except RuntimeError:  # the loop has closed: the worker is exiting
+                return
+
+
+def _settle(future: asyncio.Future, result: Any, error: BaseException | None) -> None:
+    if future.cancelled():
+        return
+    if error is None:
+        future.set_result(result)
+    else:
+        future.set_exception(error)
+
+
+def build_app(transformer: Transformer, inference: InferenceThread) -> web.Application:
     """The two routes of the SageMaker container contract."""
 
     async def ping(request: web.Request) -> web.Response:
@@ -245,15 +312,10 @@ def build_app(transformer: Transformer, executor: ThreadPoolExecutor) -> web.App
 
     async def invocations(request: web.Request) -> web.Response:
         body = await request.read()
-        context = HandlerContext(transformer.model_dir, dict(request.headers))
-        loop = asyncio.get_running_loop()
-        result = await loop.run_in_executor(
-            executor,
-            transformer.transform,
-            body,
-            request.headers.get("Content-Type"),
-            request.headers.get("Accept"),
-            context,
+        headers = request.headers
+        context = HandlerContext(transformer.model_dir, dict(headers))
+        result = await inference.run(
+            transformer.transform, body, headers.get("Content-Type"), headers.get("Accept"), context
         )
         if result.status >= 500:
             log.error("Invocation failed with status %d", result.status, exc_info=result.error)
@@ -275,9 +337,9 @@ async def serve(transformer: Transformer, args: argparse.Namespace, status: Stat
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     # One thread: one prediction at a time, like one model-server worker per instance.
-    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
+    inference = InferenceThread(loop)
     runner = web.AppRunner(
-        build_app(transformer, executor),
+        build_app(transformer, inference),
         access_log=None,  # a line per invocation would flood the endpoint's log stream
         handle_signals=False,
         shutdown_timeout=SHUTDOWN_GRACE_SECONDS,
@@ -287,6 +349,7 @@ async def serve(transformer: Transformer, args: argparse.Namespace, status: Stat
         await web.TCPSite(runner, args.host, args.port).start()
     except OSError as error:
         await runner.cleanup()
+        inference.close()
         raise StartupError(
             f'The model server for container "{args.container_name}" could not listen on '
             f"{args.host}:{args.port}: {error}"
@@ -297,7 +360,7 @@ async def serve(transformer: Transformer, args: argparse.Namespace, status: Stat
     if transformer.uses_default_codecs:
         # numpy is kept out of start-up; load it now on the inference thread, before the first
         # request needs it, instead of making that request pay for the import.
-        executor.submit(warm_default_codecs)
+        inference.run_soon(warm_default_codecs)
     await stop.wait()
     log.info("Stop signal received, shutting down")
     try:
@@ -306,7 +369,7 @@ async def serve(transformer: Transformer, args: argparse.Namespace, status: Stat
         await asyncio.wait_for(runner.cleanup(), SHUTDOWN_GRACE_SECONDS)
     except asyncio.TimeoutError:
         log.warning("A request was still running %d s after the stop signal; abandoning it", SHUTDOWN_GRACE_SECONDS)
-    executor.shutdown(wait=False, cancel_futures=True)
+    inference.close()
 
 
 # --- Entry point -------------------------------------------------------------------------------

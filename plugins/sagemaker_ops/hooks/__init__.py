@@ -1,0 +1,1 @@
+"""Hooks for SageMaker inference operations (one module per AWS service)."""

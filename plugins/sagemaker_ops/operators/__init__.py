@@ -1,0 +1,1 @@
+"""Operators for SageMaker inference operations (one module per AWS service)."""

@@ -1,0 +1,1 @@
+"""Triggers for SageMaker inference operations (one module per AWS service)."""

@@ -1,0 +1,84 @@
+"""Every DAG in dags/ imports cleanly and follows the house rules; broken pipeline files fail loudly."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from airflow.dag_processing.dagbag import DagBag
+
+REPO = Path(__file__).resolve().parents[2]
+DAGS_FOLDER = REPO / "dags"
+
+
+@pytest.fixture(scope="module")
+def dagbag() -> DagBag:
+    bag = DagBag(dag_folder=str(DAGS_FOLDER))
+    for stat in sorted(bag.dagbag_stats, key=lambda s: s.file):
+        print(f"parse time {stat.file}: {stat.duration.total_seconds():.3f} s ({stat.dag_num} DAGs)")
+    return bag
+
+
+def all_dags(bag: DagBag):
+    return sorted(bag.dags.values(), key=lambda dag: dag.dag_id)
+
+
+def test_no_import_errors(dagbag: DagBag):
+    assert dagbag.import_errors == {}
+
+
+def test_one_release_dag_per_pipeline_file(dagbag: DagBag):
+    pipelines = sorted(path.stem for path in (REPO / "include" / "pipelines").glob("*.yaml"))
+    releases = sorted(dag_id.removeprefix("release_") for dag_id in dagbag.dag_ids if dag_id.startswith("release_"))
+    assert releases == pipelines
+
+
+def test_every_dag_has_tags_an_owner_retries_and_docs(dagbag: DagBag):
+    for dag in all_dags(dagbag):
+        assert dag.tags, f"{dag.dag_id} has no tags"
+        assert dag.doc_md and dag.doc_md.strip(), f"{dag.dag_id} has no doc_md"
+        for task in dag.tasks:
+            assert task.owner and task.owner != "airflow", f"{dag.dag_id}.{task.task_id} has no owner"
+            assert task.retries >= 2, f"{dag.dag_id}.{task.task_id} retries={task.retries}"
+
+
+def test_release_iris_shape(dagbag: DagBag):
+    dag = dagbag.dags["release_iris"]
+    assert dag.catchup is False
+    order = ["package_model", "ensure_model", "ensure_endpoint_config", "deploy_endpoint", "smoke_test", "publish_endpoint"]
+    assert sorted(dag.task_ids) == sorted(order)
+    for upstream, downstream in zip(order, order[1:]):
+        assert upstream in dag.get_task(downstream).upstream_task_ids, f"{upstream} >> {downstream}"
+    [outlet] = dag.get_task("publish_endpoint").outlets
+    assert outlet.uri == "sagemaker://endpoint/iris"
+    assert dag.get_task("deploy_endpoint").deferrable is True
+
+
+def test_a_bad_pipeline_file_is_an_import_error_naming_file_and_field(tmp_path: Path):
+    (tmp_path / "dags").mkdir()
+    shutil.copy(DAGS_FOLDER / "release.py", tmp_path / "dags" / "release.py")
+    pipelines = tmp_path / "include" / "pipelines"
+    pipelines.mkdir(parents=True)
+    document = yaml.safe_load((REPO / "include" / "pipelines" / "iris.yaml").read_text())
+    document["model"]["source"] = str(REPO / "include" / "models" / "iris")
+    document["smoke_test"]["payload_file"] = str(REPO / "include" / "data" / "iris_sample.csv")
+    document["endpoint"]["variants"][0]["instance_count"] = "two"
+    (pipelines / "broken.yaml").write_text(yaml.safe_dump(document))
+
+    bag = DagBag(dag_folder=str(tmp_path / "dags"))
+
+    assert bag.dags == {}
+    [error] = bag.import_errors.values()
+    assert "broken.yaml: endpoint.variants[0].instance_count must be an integer >= 1, got 'two'" in error
+
+
+def test_every_dag_serialises(dagbag: DagBag):
+    # The scheduler and the UI only ever see the serialised DAG; a non-serialisable argument breaks them.
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    for dag in all_dags(dagbag):
+        serialised = DagSerialization.to_dict(dag)
+        assert DagSerialization.from_dict(serialised).dag_id == dag.dag_id

@@ -1,0 +1,81 @@
+"""release_iris end to end with dag.test() against the emulator: succeeds, then a re-run converges."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def release_iris(emulator, airflow_db):
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(REPO / "dags"))
+    assert bag.import_errors == {}
+    return bag.dags["release_iris"]
+
+
+def returned(dag_run, task_id: str):
+    """The return value a task pushed to XCom in ``dag_run``."""
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        query = XComModel.get_many(run_id=dag_run.run_id, dag_ids=dag_run.dag_id, task_ids=task_id, key="return_value")
+        return XComModel.deserialize_value(session.scalars(query).one())
+
+
+def asset_events(uri: str) -> list[dict]:
+    """The extras of every event of the Asset ``uri``, oldest first."""
+    from sqlalchemy import select
+
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        query = (
+            select(AssetEvent.extra)
+            .join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+            .where(AssetModel.uri == uri)
+            .order_by(AssetEvent.id)
+        )
+        return list(session.scalars(query))
+
+
+def test_release_iris_succeeds_then_converges(release_iris, emulator):
+    first = release_iris.test()
+    assert first.state == "success", f"first run ended {first.state}"
+
+    package = returned(first, "package_model")
+    deployment = returned(first, "deploy_endpoint")
+    assert deployment["endpoint_status"] == "InService"
+    assert returned(first, "smoke_test")["prediction"] == ["setosa", "versicolor", "virginica"]
+
+    second = release_iris.test()
+    assert second.state == "success", f"second run ended {second.state}"
+
+    assert returned(second, "package_model") == {**package, "uploaded": False}
+    assert returned(second, "ensure_model")["created"] is False
+    assert returned(second, "ensure_endpoint_config")["created"] is False
+    rerun = returned(second, "deploy_endpoint")
+    assert (rerun["actions_taken"], rerun["endpoint_config_name"]) == ([], deployment["endpoint_config_name"])
+
+    sagemaker = emulator.client("sagemaker")
+    described = sagemaker.describe_endpoint(EndpointName="iris")
+    assert described["EndpointStatus"] == "InService"
+    assert described["EndpointConfigName"] == deployment["endpoint_config_name"]
+    assert [v["CurrentInstanceCount"] for v in described["ProductionVariants"]] == [2]
+
+    events = asset_events("sagemaker://endpoint/iris")
+    assert len(events) >= 2
+    assert events[-1] == {
+        "endpoint_name": "iris",
+        "endpoint_config_name": deployment["endpoint_config_name"],
+        "model_data_sha256": package["sha256"],
+        "changed": False,
+    }
