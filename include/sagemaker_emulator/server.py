@@ -140,6 +140,9 @@ class Emulator:
         await asyncio.gather(*(fleet.close() for fleet in routes.fleets.values()), return_exceptions=True)
 
 
+EMULATOR = web.AppKey("emulator", Emulator)  # the Emulator behind an application
+
+
 def runtime_error(error: AwsError) -> web.Response:
     """A sagemaker-runtime (rest-json) error: the code travels in ``x-amzn-ErrorType``."""
     headers = {"x-amzn-ErrorType": error.code} if error.code else {}
@@ -152,7 +155,7 @@ def create_app(settings: Settings) -> web.Application:
     emulator = Emulator(settings)
     # Large S3 uploads (model archives) pass through here; the runtime enforces its own 6 MB limit.
     app = web.Application(client_max_size=5 * 1024 ** 3)
-    app["emulator"] = emulator
+    app[EMULATOR] = emulator
     app.router.add_get("/_emulator/health", emulator.health)
     app.router.add_post("/endpoints/{name}/invocations", emulator.invoke)
     app.router.add_route("*", "/{tail:.*}", emulator.dispatch)

@@ -13,11 +13,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Mapping
 
+import aiohttp
+
 from sagemaker_emulator.config import INVOCATION_TIMEOUT_SECONDS, MAX_PAYLOAD_BYTES, Settings
 from sagemaker_emulator.moto_bridge import ACCOUNT_ID
 from sagemaker_emulator.runtime.fleet import Instance, VariantFleet
 from sagemaker_emulator.runtime.telemetry import EndpointMetrics
-from sagemaker_emulator.runtime.upstream import UpstreamClient, UpstreamConnectionError
 from sagemaker_emulator.sagemaker.errors import AwsError, ModelError, RuntimeValidationError, ServiceUnavailable
 
 # Request headers SageMaker forwards to the container (it strips everything not in the API).
@@ -69,11 +70,25 @@ class Router:
         self.settings = settings
         self.metrics = metrics
         self.routes: dict[tuple[str, str], EndpointRoutes] = {}
-        # Keep-alive connections to the workers, at most 64 open per instance.
-        self.upstream = UpstreamClient(limit_per_worker=64)
+        self._timeout = aiohttp.ClientTimeout(total=settings.scaled(INVOCATION_TIMEOUT_SECONDS))
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        """Keep-alive connections to the workers, at most 64 open per instance.
+
+        Idle connections close after 30 s, before the worker's own 75 s keep-alive limit could close
+        one under a request. No default headers: the worker sees only what SageMaker forwards.
+        """
+        if self._session is None:
+            connector = aiohttp.TCPConnector(limit=0, limit_per_host=64, keepalive_timeout=30)
+            self._session = aiohttp.ClientSession(connector=connector, auto_decompress=False,
+                                                  skip_auto_headers=("User-Agent", "Accept-Encoding"))
+        return self._session
 
     async def close(self) -> None:
-        self.upstream.close()
+        if self._session is not None:
+            await self._session.close()
 
     def publish(self, region: str, routes: EndpointRoutes) -> None:
         self.routes[(region, routes.name.lower())] = routes
@@ -102,9 +117,9 @@ class Router:
                                            model_latency_us=model_latency, overhead_us=overhead_us, status=status)
         if status >= 400:
             raise self._model_error(region, fleet, status, payload)
-        out_headers = {"Content-Type": upstream_headers.get("content-type", "application/json"),
+        out_headers = {"Content-Type": upstream_headers.get("Content-Type", "application/json"),
                        "x-Amzn-Invoked-Production-Variant": fleet.variant}
-        custom_attributes = upstream_headers.get("x-amzn-sagemaker-custom-attributes")
+        custom_attributes = upstream_headers.get("X-Amzn-SageMaker-Custom-Attributes")
         if custom_attributes is not None:
             out_headers["X-Amzn-SageMaker-Custom-Attributes"] = custom_attributes
         return InvokeResult(200, payload, out_headers)
@@ -121,7 +136,7 @@ class Router:
             tried.add(instance.id)
             try:
                 return await self._call_instance(fleet, instance, headers, body)
-            except UpstreamConnectionError as error:
+            except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as error:
                 if len(tried) >= 2 or not fleet.ready:
                     raise ModelError(f'Received server error (500) from primary with message "{error}".',
                                      original_status=500, original_message=str(error),
@@ -129,7 +144,7 @@ class Router:
 
     async def _call_instance(self, fleet: VariantFleet, instance: Instance, headers: Mapping[str, str],
                              body: bytes) -> tuple[int, float, bytes, Mapping[str, str]]:
-        """POST to the worker; return (status, model latency in µs, body, headers with lower-case names)."""
+        """POST to the worker; return (status, model latency in µs, body, headers)."""
         forwarded = [(name, value) for name in FORWARDED_HEADERS if (value := headers.get(name)) is not None]
         if "Content-Type" not in headers:
             forwarded.append(("Content-Type", DEFAULT_CONTENT_TYPE))
@@ -138,9 +153,10 @@ class Router:
         instance.inflight += 1
         sent = time.perf_counter()
         try:
-            response = await self.upstream.post(instance, WORKER_HOST, instance.port, "/invocations", forwarded,
-                                                body, self.settings.scaled(INVOCATION_TIMEOUT_SECONDS))
-            return response.status, (time.perf_counter() - sent) * 1e6, response.body, response.headers
+            async with self.session.post(f"http://{WORKER_HOST}:{instance.port}/invocations", data=body,
+                                         headers=forwarded, timeout=self._timeout) as response:
+                payload = await response.read()
+                return response.status, (time.perf_counter() - sent) * 1e6, payload, response.headers
         except asyncio.TimeoutError:
             raise ModelError(
                 "Your invocation timed out while waiting for a response from container primary. Review the "
