@@ -46,6 +46,9 @@ class DeploymentController:
             pending.cancel()
         asyncio.get_running_loop().create_task(self._delete(endpoint, pending))
 
+    def reweigh(self, endpoint: Endpoint, changes: dict[str, dict]) -> None:
+        self._run(endpoint, self._reweigh(endpoint, changes))
+
     # -- work -------------------------------------------------------------------------------------
 
     def _run(self, endpoint: Endpoint, work) -> None:
@@ -73,6 +76,19 @@ class DeploymentController:
         self.backend.endpoint_updated(endpoint, config.name, desired_variants(config, models, live=True))
         if blue is not None:
             await _close(blue)
+
+    async def _reweigh(self, endpoint: Endpoint, changes: dict[str, dict]) -> None:
+        """Scale variants first (new instances serve before weights move), then shift weights at once."""
+        routes = self.router.routes.get((self.region, endpoint.name.lower()))
+        try:
+            await asyncio.gather(*(routes.fleets[name].scale_to(int(change["DesiredInstanceCount"]))
+                                   for name, change in changes.items() if "DesiredInstanceCount" in change))
+        except WorkerStartError as error:
+            self.backend.endpoint_reweigh_failed(endpoint, error.reason)
+            return
+        routes.weights = {**routes.weights, **{name: float(change["DesiredWeight"])
+                                               for name, change in changes.items() if "DesiredWeight" in change}}
+        self.backend.endpoint_reweighed(endpoint)
 
     async def _delete(self, endpoint: Endpoint, pending: asyncio.Task | None) -> None:
         if pending is not None:

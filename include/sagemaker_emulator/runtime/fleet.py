@@ -214,10 +214,10 @@ class VariantFleet:
 
     async def scale_to(self, count: int) -> None:
         """Start or stop instances until ``count`` serve; raise ``WorkerStartError`` if one cannot start."""
-        self.desired = count
         missing = count - len(self.ready)
         if missing > 0:
-            await self._start(missing)
+            await self._start(missing)  # raises before ``desired`` moves, so nothing chases a failed count
+        self.desired = count
         for instance in self.ready[count:]:
             await self._retire(instance)
         self.on_change()

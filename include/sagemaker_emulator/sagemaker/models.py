@@ -44,6 +44,8 @@ class Provisioner(Protocol):
 
     def delete(self, endpoint: "Endpoint") -> None: ...
 
+    def reweigh(self, endpoint: "Endpoint", changes: dict[str, dict[str, Any]]) -> None: ...
+
 
 def arn(region: str, account: str, kind: str, name: str) -> str:
     # AWS lowercases the resource name in ARNs.
@@ -303,6 +305,35 @@ class SageMakerBackend:
         self.provisioner.update(endpoint, copy.deepcopy(config), models)
         return {"EndpointArn": endpoint.arn}
 
+    def update_endpoint_weights_and_capacities(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Change variant weights and instance counts in place; Desired* now, Current* once real."""
+        endpoint = self.get_endpoint(params["EndpointName"])
+        self._require_settled(endpoint)
+        if endpoint.status == Status.FAILED:
+            raise ValidationException(f'Cannot update endpoint "{endpoint.arn}" in status Failed.')
+        variants = {v.name: v for v in endpoint.variants}
+        changes: dict[str, dict[str, Any]] = {}
+        for desired in params["DesiredWeightsAndCapacities"]:
+            name = desired["VariantName"]
+            if name not in variants:
+                raise ValidationException(
+                    f'The variant name "{name}" is not present in endpoint "{endpoint.arn}". '
+                    f"Existing variants: {', '.join(sorted(variants))}.")
+            if desired.get("DesiredInstanceCount") == 0:
+                raise ValidationException(
+                    f"DesiredInstanceCount for variant {name} must be at least 1 for an instance-based variant.")
+            changes[name] = {k: desired[k] for k in ("DesiredWeight", "DesiredInstanceCount") if k in desired}
+        weights = {n: changes.get(n, {}).get("DesiredWeight", v.desired_weight) for n, v in variants.items()}
+        if not any(w > 0 for w in weights.values()):
+            raise ValidationException("At least one production variant must have a DesiredWeight greater than 0.")
+        endpoint.move_to(Status.UPDATING)
+        endpoint.failure_reason = None
+        for name, change in changes.items():
+            variants[name].desired_weight = float(change.get("DesiredWeight", variants[name].desired_weight))
+            variants[name].desired_count = int(change.get("DesiredInstanceCount", variants[name].desired_count))
+        self.provisioner.reweigh(endpoint, changes)
+        return {"EndpointArn": endpoint.arn}
+
     def delete_endpoint(self, params: dict[str, Any]) -> dict[str, Any]:
         endpoint = self.get_endpoint(params["EndpointName"])
         if endpoint.status == Status.DELETING:
@@ -345,6 +376,18 @@ class SageMakerBackend:
         endpoint.move_to(Status.IN_SERVICE)
         endpoint.pending_config_name = None
         endpoint.failure_reason = reason
+
+    def endpoint_reweighed(self, endpoint: Endpoint) -> None:
+        endpoint.move_to(Status.IN_SERVICE)
+        for variant in endpoint.variants:
+            variant.current_weight, variant.current_count = variant.desired_weight, variant.desired_count
+
+    def endpoint_reweigh_failed(self, endpoint: Endpoint, reason: str) -> None:
+        # Capacity that could not start is not pretended: Desired* fall back to what serves.
+        endpoint.move_to(Status.IN_SERVICE)
+        endpoint.failure_reason = reason
+        for variant in endpoint.variants:
+            variant.desired_weight, variant.desired_count = variant.current_weight, variant.current_count
 
     def endpoint_deleted(self, endpoint: Endpoint) -> None:
         if self.endpoints.get(endpoint.name.lower()) is endpoint:

@@ -20,6 +20,7 @@ OPERATIONS = (
     "CreateModel", "DescribeModel", "DeleteModel", "ListModels",
     "CreateEndpointConfig", "DescribeEndpointConfig", "DeleteEndpointConfig", "ListEndpointConfigs",
     "CreateEndpoint", "DescribeEndpoint", "UpdateEndpoint", "DeleteEndpoint", "ListEndpoints",
+    "UpdateEndpointWeightsAndCapacities",
 )
 
 
