@@ -15,6 +15,7 @@ from functools import cached_property
 
 from sagemaker_emulator.config import CONTAINER_STOP_GRACE_SECONDS, Settings
 from sagemaker_emulator.runtime.fleet import ContainerSpec, VariantFleet, WorkerStartError
+from sagemaker_emulator.runtime.multicontainer import MultiContainerFleet
 from sagemaker_emulator.runtime.router import EndpointRoutes, Router
 from sagemaker_emulator.runtime.telemetry import LogSink
 from sagemaker_emulator.sagemaker.models import Endpoint, EndpointConfig, Model, SageMakerBackend, desired_variants
@@ -112,24 +113,37 @@ class DeploymentController:
         weights = {v["VariantName"]: float(v.get("InitialVariantWeight", 1.0)) for v in config.variants}
         return EndpointRoutes(name=endpoint_name, config_name=config.name, fleets=fleets, weights=weights)
 
-    def _fleet(self, endpoint_name: str, variant: dict, model: Model, logs: LogSink) -> VariantFleet:
+    def _fleet(self, endpoint_name: str, variant: dict, model: Model,
+               logs: LogSink) -> VariantFleet | MultiContainerFleet:
+        if len(model.containers) == 1:
+            return self._container_fleet(endpoint_name, variant, model, logs)
+        mode = (model.spec.get("InferenceExecutionConfig") or {}).get("Mode", "Serial")
+        return MultiContainerFleet(mode, {
+            container.get("ContainerHostname") or f"container_{index + 1}":
+                self._container_fleet(endpoint_name, variant, model, logs, index)
+            for index, container in enumerate(model.containers)})
+
+    def _container_fleet(self, endpoint_name: str, variant: dict, model: Model, logs: LogSink,
+                         index: int = 0) -> VariantFleet:
+        spec = self._container_spec(model, index)
         return VariantFleet(
-            endpoint=endpoint_name, variant=variant["VariantName"], spec=self._container_spec(model),
-            workdir=Path(self.settings.workdir) / endpoint_name / variant["VariantName"], logs=logs,
+            endpoint=endpoint_name, variant=variant["VariantName"], spec=spec,
+            workdir=Path(self.settings.workdir) / endpoint_name / variant["VariantName"] / spec.container_name,
+            logs=logs,
             startup_timeout=float(variant.get("ContainerStartupHealthCheckTimeoutInSeconds")
                                   or self.settings.startup_timeout_seconds),
             stop_grace=self.settings.scaled(CONTAINER_STOP_GRACE_SECONDS),
         )
 
-    def _container_spec(self, model: Model) -> ContainerSpec:
-        container = model.containers[0]
+    def _container_spec(self, model: Model, index: int = 0) -> ContainerSpec:
+        container = model.containers[index]
         s3_uri = container.get("ModelDataUrl")
         return ContainerSpec(
             image=container.get("Image", ""),
             environment=dict(container.get("Environment") or {}),
             model_data_s3_uri=s3_uri,
             model_data_url=self._http_url(s3_uri) if s3_uri else None,
-            container_name=container.get("ContainerHostname") or "container_1",
+            container_name=container.get("ContainerHostname") or f"container_{index + 1}",
         )
 
     def _http_url(self, s3_uri: str) -> str:

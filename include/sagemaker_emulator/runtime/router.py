@@ -18,6 +18,7 @@ import aiohttp
 from sagemaker_emulator.config import INVOCATION_TIMEOUT_SECONDS, MAX_PAYLOAD_BYTES, Settings
 from sagemaker_emulator.moto_bridge import ACCOUNT_ID
 from sagemaker_emulator.runtime.fleet import Instance, VariantFleet
+from sagemaker_emulator.runtime.multicontainer import TARGET_CONTAINER_HEADER, MultiContainerFleet
 from sagemaker_emulator.runtime.telemetry import EndpointMetrics
 from sagemaker_emulator.sagemaker.errors import AwsError, ModelError, RuntimeValidationError, ServiceUnavailable
 
@@ -110,7 +111,7 @@ class Router:
         fleet = routes.choose_variant(headers.get("X-Amzn-SageMaker-Target-Variant"))
         status, model_latency = 500, None
         try:
-            status, model_latency, payload, upstream_headers = await self._call_fleet(fleet, headers, body)
+            status, model_latency, payload, upstream_headers = await self._serve(fleet, headers, body)
         finally:
             overhead_us = (time.perf_counter() - started) * 1e6 - (model_latency or 0)
             self.metrics.record_invocation(region, endpoint_name, fleet.variant, instances=len(fleet.ready),
@@ -123,6 +124,16 @@ class Router:
         if custom_attributes is not None:
             out_headers["X-Amzn-SageMaker-Custom-Attributes"] = custom_attributes
         return InvokeResult(200, payload, out_headers)
+
+    async def _serve(self, fleet: VariantFleet | MultiContainerFleet, headers: Mapping[str, str],
+                     body: bytes) -> tuple[int, float, bytes, Mapping[str, str]]:
+        if isinstance(fleet, MultiContainerFleet):
+            return await fleet.serve(self._call_fleet, headers, body)
+        if TARGET_CONTAINER_HEADER in headers:
+            raise RuntimeValidationError(
+                f"Endpoint {fleet.endpoint} is not configured for direct invocation and does not support "
+                f"the target container hostname header.")
+        return await self._call_fleet(fleet, headers, body)
 
     async def _call_fleet(self, fleet: VariantFleet, headers: Mapping[str, str],
                           body: bytes) -> tuple[int, float, bytes, Mapping[str, str]]:

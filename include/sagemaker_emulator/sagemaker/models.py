@@ -216,6 +216,7 @@ class SageMakerBackend:
             if url is not None and not url.startswith("s3://"):
                 raise ValidationException(
                     f"ModelDataUrl '{url}' is not a valid S3 URI: it must start with s3:// (e.g. s3://bucket/model.tar.gz).")
+        _check_containers(spec, containers)
         model = Model(name=name, arn=self._arn("model", name), spec=spec)
         self.models[name.lower()] = model
         return {"ModelArn": model.arn}
@@ -392,6 +393,19 @@ class SageMakerBackend:
     def endpoint_deleted(self, endpoint: Endpoint) -> None:
         if self.endpoints.get(endpoint.name.lower()) is endpoint:
             del self.endpoints[endpoint.name.lower()]
+
+
+def _check_containers(spec: dict[str, Any], containers: list[dict[str, Any]]) -> None:
+    """Multi-container rules: Direct needs a hostname on every container; hostnames are unique."""
+    mode = (spec.get("InferenceExecutionConfig") or {}).get("Mode")
+    if mode and not spec.get("Containers"):
+        raise ValidationException("InferenceExecutionConfig is only supported for models with Containers.")
+    hostnames = [c.get("ContainerHostname") for c in containers if c.get("ContainerHostname")]
+    if len(hostnames) != len(set(hostnames)):
+        raise ValidationException(f"ContainerHostname values must be unique within a model: {hostnames}.")
+    if mode == "Direct" and len(hostnames) != len(containers):
+        raise ValidationException(
+            "ContainerHostname must be specified for every container when InferenceExecutionConfig Mode is Direct.")
 
 
 def _without_tags(params: dict[str, Any]) -> dict[str, Any]:
