@@ -21,7 +21,8 @@ def main(argv: list[str] | None = None) -> None:
                        default=float(os.environ.get("SAGEMAKER_EMULATOR_TIME_SCALE", "1")),
                        help="divide AWS's waits (invocation timeout, stop grace, ...) by this factor")
     serve.add_argument("--workdir", type=Path, default=None,
-                       help="where model archives are extracted (default: a fresh temporary folder)")
+                       help="model archives and the async-inference queue; kept at shutdown "
+                            "(default: a temporary folder, removed at shutdown)")
     serve.add_argument("--log-level", default=os.environ.get("EMULATOR_LOG_LEVEL", "INFO"))
     args = parser.parse_args(argv)
 
@@ -29,7 +30,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     options = {"host": args.host, "port": args.port, "time_scale": args.time_scale}
     if args.workdir:
-        options["workdir"] = args.workdir
+        options.update(workdir=args.workdir, keep_workdir=True)
     settings = Settings(**options)
 
     from aiohttp import web

@@ -26,8 +26,9 @@ class EmulatorProcess:
     """``with EmulatorProcess(port) as emulator:`` runs ``sagemaker-emulator serve`` until the block ends."""
 
     def __init__(self, port: int, *, time_scale: float = 1.0, log: IO | Path | None = None,
-                 startup_timeout: float = 60.0):
+                 startup_timeout: float = 60.0, workdir: Path | None = None):
         self.port = port
+        self.workdir = workdir  # None: a fresh temporary folder
         self.url = f"http://127.0.0.1:{port}"
         self.time_scale = time_scale
         self.log = log
@@ -41,7 +42,7 @@ class EmulatorProcess:
         output = self.log.open("w") if isinstance(self.log, Path) else self.log
         self.process = subprocess.Popen(
             [sys.executable, "-m", "sagemaker_emulator.cli", "serve", "--port", str(self.port),
-             "--time-scale", str(self.time_scale)],
+             "--time-scale", str(self.time_scale), *(["--workdir", str(self.workdir)] if self.workdir else [])],
             stdout=output, stderr=subprocess.STDOUT if output is not None else None)
         self._wait_healthy()
         return self

@@ -105,3 +105,15 @@ def logs(region: str) -> Any:
 
     return logs_backends[ACCOUNT_ID][region]
 
+
+def s3() -> Any:
+    """moto's S3 for our account (buckets are global to the partition, not per region)."""
+    from moto.s3.models import s3_backends
+
+    return s3_backends[ACCOUNT_ID]["aws"]
+
+
+def sns(region: str) -> Any:
+    from moto.sns.models import sns_backends
+
+    return sns_backends[ACCOUNT_ID][region]

@@ -14,6 +14,7 @@ from aiohttp import web
 from sagemaker_emulator.config import MAX_PAYLOAD_BYTES, Settings
 from sagemaker_emulator.controllers.deployment import DeploymentController
 from sagemaker_emulator.moto_bridge import ACCOUNT_ID, MotoGateway
+from sagemaker_emulator.runtime.async_queue import AsyncInferenceQueue
 from sagemaker_emulator.runtime.router import Router
 from sagemaker_emulator.runtime.telemetry import EndpointMetrics
 from sagemaker_emulator.sagemaker import responses
@@ -82,6 +83,7 @@ class Emulator:
         self.settings = settings
         self.metrics = EndpointMetrics(settings.metrics_flush_seconds)
         self.router = Router(settings, self.metrics)
+        self.async_queue = AsyncInferenceQueue(settings, self.router)
         self.moto = MotoGateway()
         self._backends: dict[str, SageMakerBackend] = {}
         self._controllers: dict[str, DeploymentController] = {}
@@ -115,6 +117,15 @@ class Emulator:
             return runtime_error(error)
         return web.Response(status=result.status, body=result.body, headers=result.headers)
 
+    async def invoke_async(self, request: web.Request) -> web.Response:
+        try:
+            accepted = self.async_queue.submit(request_region(request), request.match_info["name"],
+                                               request.headers, await request.read())
+        except AwsError as error:
+            return runtime_error(error)
+        return web.json_response({"InferenceId": accepted.inference_id}, status=202,
+                                 headers=accepted.response_headers())
+
     async def health(self, request: web.Request) -> web.Response:
         return web.json_response({"status": "running", "services": ["sagemaker", "sagemaker-runtime", "moto"]})
 
@@ -123,9 +134,11 @@ class Emulator:
     async def on_startup(self, app: web.Application) -> None:
         self.settings.workdir.mkdir(parents=True, exist_ok=True)
         self.metrics.start()
+        self.async_queue.start()
         self.heap.start()
 
     async def on_cleanup(self, app: web.Application) -> None:
+        await self.async_queue.stop()  # before the fleets go: unfinished requests stay journaled
         for controller in self._controllers.values():
             await controller.close()
         await asyncio.gather(*(self._close_routes(key) for key in list(self.router.routes)))
@@ -133,11 +146,14 @@ class Emulator:
         await self.metrics.stop()
         self.heap.stop()
         self.moto.close()
-        shutil.rmtree(self.settings.workdir, ignore_errors=True)
+        if not self.settings.keep_workdir:
+            shutil.rmtree(self.settings.workdir, ignore_errors=True)
 
     async def _close_routes(self, key: tuple[str, str]) -> None:
         routes = self.router.routes.pop(key)
         await asyncio.gather(*(fleet.close() for fleet in routes.fleets.values()), return_exceptions=True)
+        if routes.capture is not None:  # what was captured since the last flush
+            await routes.capture.close()
 
 
 EMULATOR = web.AppKey("emulator", Emulator)  # the Emulator behind an application
@@ -158,6 +174,7 @@ def create_app(settings: Settings) -> web.Application:
     app[EMULATOR] = emulator
     app.router.add_get("/_emulator/health", emulator.health)
     app.router.add_post("/endpoints/{name}/invocations", emulator.invoke)
+    app.router.add_post("/endpoints/{name}/async-invocations", emulator.invoke_async)
     app.router.add_route("*", "/{tail:.*}", emulator.dispatch)
     app.on_startup.append(emulator.on_startup)
     app.on_cleanup.append(emulator.on_cleanup)

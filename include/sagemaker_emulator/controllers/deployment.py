@@ -14,6 +14,9 @@ from pathlib import Path
 from functools import cached_property
 
 from sagemaker_emulator.config import CONTAINER_STOP_GRACE_SECONDS, Settings
+from sagemaker_emulator.runtime import multimodel
+from sagemaker_emulator.runtime.capture import capture_writer
+from sagemaker_emulator.runtime.serverless import ServerlessFleet, serverless_fleet
 from sagemaker_emulator.runtime.fleet import ContainerSpec, VariantFleet, WorkerStartError
 from sagemaker_emulator.runtime.multicontainer import MultiContainerFleet
 from sagemaker_emulator.runtime.router import EndpointRoutes, Router
@@ -83,7 +86,9 @@ class DeploymentController:
         routes = self.router.routes.get((self.region, endpoint.name.lower()))
         try:
             await asyncio.gather(*(routes.fleets[name].scale_to(int(change["DesiredInstanceCount"]))
-                                   for name, change in changes.items() if "DesiredInstanceCount" in change))
+                                   for name, change in changes.items() if "DesiredInstanceCount" in change),
+                                 *(routes.fleets[name].reconfigure(change["ServerlessUpdateConfig"])
+                                   for name, change in changes.items() if "ServerlessUpdateConfig" in change))
         except WorkerStartError as error:
             self.backend.endpoint_reweigh_failed(endpoint, error.reason)
             return
@@ -111,10 +116,15 @@ class DeploymentController:
             await asyncio.gather(*(fleet.close() for fleet in fleets.values()), return_exceptions=True)
             raise
         weights = {v["VariantName"]: float(v.get("InitialVariantWeight", 1.0)) for v in config.variants}
-        return EndpointRoutes(name=endpoint_name, config_name=config.name, fleets=fleets, weights=weights)
+        capture = capture_writer(endpoint_name, config.spec, self.settings.scaled(self.settings.capture_flush_seconds))
+        return EndpointRoutes(name=endpoint_name, config_name=config.name, fleets=fleets, weights=weights,
+                              capture=capture, async_inference=config.spec.get("AsyncInferenceConfig"))
 
     def _fleet(self, endpoint_name: str, variant: dict, model: Model,
-               logs: LogSink) -> VariantFleet | MultiContainerFleet:
+               logs: LogSink) -> VariantFleet | MultiContainerFleet | ServerlessFleet:
+        if variant.get("ServerlessConfig"):
+            return serverless_fleet(self.settings, self.router.metrics, self.region, endpoint_name, variant,
+                                    self._container_spec(model), logs)
         if len(model.containers) == 1:
             return self._container_fleet(endpoint_name, variant, model, logs)
         mode = (model.spec.get("InferenceExecutionConfig") or {}).get("Mode", "Serial")
@@ -126,7 +136,7 @@ class DeploymentController:
     def _container_fleet(self, endpoint_name: str, variant: dict, model: Model, logs: LogSink,
                          index: int = 0) -> VariantFleet:
         spec = self._container_spec(model, index)
-        return VariantFleet(
+        fleet = VariantFleet(
             endpoint=endpoint_name, variant=variant["VariantName"], spec=spec,
             workdir=Path(self.settings.workdir) / endpoint_name / variant["VariantName"] / spec.container_name,
             logs=logs,
@@ -134,15 +144,18 @@ class DeploymentController:
                                   or self.settings.startup_timeout_seconds),
             stop_grace=self.settings.scaled(CONTAINER_STOP_GRACE_SECONDS),
         )
+        fleet.multi_model = multimodel.host_for(model.containers[index], variant, self._http_url)
+        return fleet
 
     def _container_spec(self, model: Model, index: int = 0) -> ContainerSpec:
         container = model.containers[index]
         s3_uri = container.get("ModelDataUrl")
         return ContainerSpec(
             image=container.get("Image", ""),
-            environment=dict(container.get("Environment") or {}),
+            environment=multimodel.container_environment(container),
             model_data_s3_uri=s3_uri,
-            model_data_url=self._http_url(s3_uri) if s3_uri else None,
+            # A multi-model container's ModelDataUrl is a prefix: its models are loaded on demand.
+            model_data_url=self._http_url(s3_uri) if s3_uri and not multimodel.is_multi_model(container) else None,
             container_name=container.get("ContainerHostname") or f"container_{index + 1}",
         )
 
@@ -169,4 +182,8 @@ class DeploymentController:
 
 
 async def _close(routes: EndpointRoutes) -> None:
+    if routes.capture is not None:  # deliver the capture before the old fleet goes away...
+        await routes.capture.flush()
     await asyncio.gather(*(fleet.close() for fleet in routes.fleets.values()), return_exceptions=True)
+    if routes.capture is not None:  # ...and what its draining requests added
+        await routes.capture.close()

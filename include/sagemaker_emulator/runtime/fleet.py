@@ -82,7 +82,7 @@ class Instance:
                 stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.STDOUT, pass_fds=(write_fd,), env=self._environment(),
                 start_new_session=True,  # a Ctrl-C at the emulator's terminal is ours to relay
-                preexec_fn=_die_with_parent,
+                preexec_fn=self._before_exec,
             )
         finally:
             os.close(write_fd)
@@ -101,6 +101,10 @@ class Instance:
             raise WorkerStartError(status.get("reason") or
                                    f"The worker for production variant {self.variant} exited during start-up.")
         self.port = int(status["port"])
+
+    def _before_exec(self) -> None:
+        """Runs in the child between fork and exec: where a subclass sets resource limits."""
+        _die_with_parent()
 
     def _arguments(self, status_fd: int) -> list[str]:
         args = ["--model-dir", str(self.model_dir), "--status-fd", str(status_fd),
@@ -198,6 +202,7 @@ class VariantFleet:
         self._round_robin = itertools.count()
         self._supervisors: set[asyncio.Task] = set()
         self.on_change: Callable[[], None] = lambda: None
+        self.multi_model = None  # a MultiModelHost (runtime/multimodel.py) when the model is multi-model
 
     @property
     def ready(self) -> list[Instance]:

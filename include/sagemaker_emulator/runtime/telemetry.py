@@ -18,7 +18,10 @@ from sagemaker_emulator import moto_bridge
 log = logging.getLogger(__name__)
 
 NAMESPACE = "AWS/SageMaker"
-UNITS = {"ModelLatency": "Microseconds", "OverheadLatency": "Microseconds", "ModelSetupTime": "Microseconds"}
+INSTANCE_NAMESPACE = "/aws/sagemaker/Endpoints"  # per-instance metrics (utilisation, LoadedModelCount)
+UNITS = {"ModelLatency": "Microseconds", "OverheadLatency": "Microseconds", "ModelSetupTime": "Microseconds",
+         "ModelLoadingWaitTime": "Microseconds", "ModelLoadingTime": "Microseconds",
+         "ModelDownloadingTime": "Microseconds", "ModelUnloadingTime": "Microseconds"}
 
 
 @dataclass(slots=True)
@@ -72,7 +75,8 @@ class EndpointMetrics:
     def __init__(self, flush_seconds: float = 1.0):
         self.flush_seconds = flush_seconds
         self._invocations: dict[tuple[str, str, str], _Invocations] = {}
-        self._stats: dict[tuple[str, str, str, str], _Stat] = defaultdict(_Stat)  # any other metric
+        # any other metric, keyed (namespace, region, endpoint, variant, metric)
+        self._stats: dict[tuple[str, str, str, str, str], _Stat] = defaultdict(_Stat)
         self._task: asyncio.Task | None = None
 
     def record_invocation(self, region: str, endpoint: str, variant: str, *, instances: int,
@@ -92,8 +96,20 @@ class EndpointMetrics:
             stats.model_latency.add(model_latency_us)
         stats.overhead.add(overhead_us)
 
-    def _add(self, key: tuple[str, str, str], metric: str, value: float) -> None:
-        self._stats[(*key, metric)].add(value)
+    def record(self, region: str, endpoint: str, variant: str, metric: str, value: float,
+               namespace: str = NAMESPACE) -> None:
+        """Add one datum of any other metric (e.g. the multi-model cache metrics) to the next flush."""
+        self._stats[(namespace, region, endpoint, variant, metric)].add(value)
+
+    def record_async_invocation(self, region: str, endpoint: str, variant: str, *,
+                                model_latency_us: float | None, status: int) -> None:
+        """An asynchronous endpoint's invocation: only the common metrics, as AWS publishes for them
+        no Invocations, InvocationsPerInstance or OverheadLatency (their queue has its own metrics)."""
+        for metric, counted in (("Invocation4XXErrors", 400 <= status < 500), ("Invocation5XXErrors", status >= 500),
+                                ("InvocationModelErrors", status >= 400)):
+            self.record(region, endpoint, variant, metric, float(counted))
+        if model_latency_us is not None:
+            self.record(region, endpoint, variant, "ModelLatency", model_latency_us)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._flush_forever())
@@ -114,10 +130,10 @@ class EndpointMetrics:
     def flush(self) -> None:
         stats, self._stats = self._stats, defaultdict(_Stat)
         invocations, self._invocations = self._invocations, {}
-        expanded = [((*key, metric), stat) for key, aggregate in invocations.items()
+        expanded = [((NAMESPACE, *key, metric), stat) for key, aggregate in invocations.items()
                     for metric, stat in aggregate.statistic_sets()]
-        by_region: dict[str, list[dict]] = defaultdict(list)
-        for (region, endpoint, variant, metric), stat in [*expanded, *stats.items()]:
+        by_region: dict[tuple[str, str], list[dict]] = defaultdict(list)
+        for (namespace, region, endpoint, variant, metric), stat in [*expanded, *stats.items()]:
             datum = {
                 "MetricName": metric,
                 "Dimensions": [{"Name": "EndpointName", "Value": endpoint},
@@ -129,9 +145,9 @@ class EndpointMetrics:
                 datum["Unit"] = UNITS[metric]
             else:
                 datum["Unit"] = "None"
-            by_region[region].append(datum)
-        for region, data in by_region.items():
-            moto_bridge.cloudwatch(region).put_metric_data(NAMESPACE, data)
+            by_region[(region, namespace)].append(datum)
+        for (region, namespace), data in by_region.items():
+            moto_bridge.cloudwatch(region).put_metric_data(namespace, data)
 
 
 class LogSink:

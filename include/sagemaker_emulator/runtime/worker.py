@@ -330,8 +330,9 @@ def build_app(transformer: Transformer, inference: InferenceThread) -> web.Appli
     return app
 
 
-async def serve(transformer: Transformer, args: argparse.Namespace, status: StatusChannel, started: float) -> None:
-    """Listen, report ready, and serve until SIGTERM or SIGINT."""
+async def serve(transformer: Transformer | None, args: argparse.Namespace, status: StatusChannel,
+                started: float) -> None:
+    """Listen, report ready, and serve until SIGTERM or SIGINT (no transformer: a multi-model server)."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -339,7 +340,7 @@ async def serve(transformer: Transformer, args: argparse.Namespace, status: Stat
     # One thread: one prediction at a time, like one model-server worker per instance.
     inference = InferenceThread(loop)
     runner = web.AppRunner(
-        build_app(transformer, inference),
+        build_app(transformer, inference) if transformer is not None else _multi_model_app(args, inference),
         access_log=None,  # a line per invocation would flood the endpoint's log stream
         handle_signals=False,
         shutdown_timeout=SHUTDOWN_GRACE_SECONDS,
@@ -357,7 +358,7 @@ async def serve(transformer: Transformer, args: argparse.Namespace, status: Stat
     port = runner.addresses[0][1]
     status.ready(port)
     log.info("Model server listening on http://%s:%d; start-up took %.2f s", args.host, port, time.monotonic() - started)
-    if transformer.uses_default_codecs:
+    if transformer is not None and transformer.uses_default_codecs:
         # numpy is kept out of start-up; load it now on the inference thread, before the first
         # request needs it, instead of making that request pay for the import.
         inference.run_soon(warm_default_codecs)
@@ -370,6 +371,18 @@ async def serve(transformer: Transformer, args: argparse.Namespace, status: Stat
     except asyncio.TimeoutError:
         log.warning("A request was still running %d s after the stop signal; abandoning it", SHUTDOWN_GRACE_SECONDS)
     inference.close()
+
+
+def _multi_model_mode() -> bool:
+    """SageMaker injects SAGEMAKER_MULTI_MODEL=true into a multi-model endpoint's container."""
+    return os.environ.get("SAGEMAKER_MULTI_MODEL", "").strip().lower() == "true"
+
+
+def _multi_model_app(args: argparse.Namespace, inference: InferenceThread) -> web.Application:
+    # Imported here: the module imports this one, and single-model workers never need it.
+    from sagemaker_emulator.runtime.multimodel_server import build_multi_model_app
+
+    return build_multi_model_app(Path(args.model_dir).resolve(), args.container_name, inference, MAX_REQUEST_BYTES)
 
 
 # --- Entry point -------------------------------------------------------------------------------
@@ -428,7 +441,8 @@ def main(argv: list[str] | None = None) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, _stop_during_startup)
     try:
-        transformer = load_model(args)
+        # A multi-model container starts empty; SageMaker loads models through its /models API.
+        transformer = None if _multi_model_mode() else load_model(args)
         asyncio.run(serve(transformer, args, status, started))
     except StartupError as error:
         log.error("Worker start-up failed: %s", error.reason)

@@ -55,6 +55,10 @@ class ModelError(AwsError):
         super().__init__("ModelError", message, status=424, **fields)
 
 
+class InstanceLost(ModelError):
+    """The instance's connection broke mid-request (it died): a ModelError to the caller, a retry to the async queue."""
+
+
 class ServiceUnavailable(AwsError):
     def __init__(self, message: str):
         super().__init__("ServiceUnavailable", message, status=503)
@@ -63,3 +67,10 @@ class ServiceUnavailable(AwsError):
 class InternalFailure(AwsError):
     def __init__(self, message: str):
         super().__init__("InternalFailure", message, status=500)
+
+
+class ThrottlingException(AwsError):
+    """AWS's common throttling error (HTTP 400), e.g. a serverless variant at its MaxConcurrency."""
+
+    def __init__(self, message: str = "The request was denied due to request throttling."):
+        super().__init__("ThrottlingException", message)

@@ -12,7 +12,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from sagemaker_emulator.sagemaker.endpoint_features import describe_features, validate_features
 from sagemaker_emulator.sagemaker.errors import ValidationException
+from sagemaker_emulator.sagemaker.variants import validate_capacity_change, validate_endpoint_config
 
 
 class Status:
@@ -95,8 +97,20 @@ class VariantSummary:
     current_count: int
     desired_count: int
     image_resolved_at: float = field(default_factory=time.time)
+    # Serverless variants show their ServerlessConfig instead of instance counts.
+    current_serverless: dict[str, Any] | None = None
+    desired_serverless: dict[str, Any] | None = None
 
     def describe(self) -> dict[str, Any]:
+        out = self._describe()
+        if self.desired_serverless is not None:
+            del out["CurrentInstanceCount"], out["DesiredInstanceCount"]
+            out["DesiredServerlessConfig"] = self.desired_serverless
+            if self.current_serverless is not None:
+                out["CurrentServerlessConfig"] = self.current_serverless
+        return out
+
+    def _describe(self) -> dict[str, Any]:
         return {
             "VariantName": self.name,
             "DeployedImages": [{
@@ -122,6 +136,9 @@ class Endpoint:
     pending_config_name: str | None = None
     created: float = field(default_factory=time.time)
     modified: float = field(default_factory=time.time)
+    # DescribeEndpoint's DataCaptureConfig and AsyncInferenceConfig of the config in service (and the next one)
+    features: dict[str, Any] = field(default_factory=dict)
+    pending_features: dict[str, Any] = field(default_factory=dict)
 
     def move_to(self, status: str) -> None:
         if status not in TRANSITIONS[self.status]:
@@ -142,6 +159,7 @@ class Endpoint:
             out["ProductionVariants"] = [v.describe() for v in self.variants]
         if self.failure_reason:
             out["FailureReason"] = self.failure_reason
+        out.update(self.features)
         return out
 
 
@@ -152,10 +170,13 @@ def desired_variants(config: EndpointConfig, models: dict[str, Model], live: boo
         weight = float(variant.get("InitialVariantWeight", 1.0))
         count = int(variant.get("InitialInstanceCount", 1))
         image = models[variant["ModelName"]].containers[0].get("Image", "")
+        serverless = variant.get("ServerlessConfig")
         summaries.append(VariantSummary(
             name=variant["VariantName"], image=image,
             current_weight=weight if live else 0.0, desired_weight=weight,
             current_count=count if live else 0, desired_count=count,
+            current_serverless=copy.deepcopy(serverless) if live and serverless else None,
+            desired_serverless=copy.deepcopy(serverless),
         ))
     return summaries
 
@@ -255,6 +276,9 @@ class SageMakerBackend:
                 raise ValidationException(
                     f"InstanceType and InitialInstanceCount are required for production variant "
                     f"{variant['VariantName']} (or give it a ServerlessConfig).")
+        validate_endpoint_config(spec, {v["ModelName"]: self.get_model(v["ModelName"])
+                                        for v in spec["ProductionVariants"]})
+        validate_features(spec)
         config = EndpointConfig(name=name, arn=self._arn("endpoint-config", name), spec=spec)
         self.endpoint_configs[name.lower()] = config
         return {"EndpointConfigArn": config.arn}
@@ -284,6 +308,7 @@ class SageMakerBackend:
         models = self._models_of(config)
         endpoint = Endpoint(name=name, arn=self._arn("endpoint", name), config_name=config.name)
         endpoint.variants = desired_variants(config, models, live=False)
+        endpoint.features = describe_features(config.spec)
         self.endpoints[name.lower()] = endpoint
         self.provisioner.create(endpoint, copy.deepcopy(config), models)
         return {"EndpointArn": endpoint.arn}
@@ -303,6 +328,7 @@ class SageMakerBackend:
         endpoint.move_to(Status.UPDATING)
         endpoint.failure_reason = None
         endpoint.pending_config_name = config.name
+        endpoint.pending_features = describe_features(config.spec)
         self.provisioner.update(endpoint, copy.deepcopy(config), models)
         return {"EndpointArn": endpoint.arn}
 
@@ -320,10 +346,13 @@ class SageMakerBackend:
                 raise ValidationException(
                     f'The variant name "{name}" is not present in endpoint "{endpoint.arn}". '
                     f"Existing variants: {', '.join(sorted(variants))}.")
-            if desired.get("DesiredInstanceCount") == 0:
+            validate_capacity_change(name, variants[name].desired_serverless, desired)
+            # Asynchronous endpoints may scale to zero: their queue holds requests until capacity returns.
+            if desired.get("DesiredInstanceCount") == 0 and "AsyncInferenceConfig" not in endpoint.features:
                 raise ValidationException(
                     f"DesiredInstanceCount for variant {name} must be at least 1 for an instance-based variant.")
-            changes[name] = {k: desired[k] for k in ("DesiredWeight", "DesiredInstanceCount") if k in desired}
+            changes[name] = {k: desired[k] for k in ("DesiredWeight", "DesiredInstanceCount", "ServerlessUpdateConfig")
+                             if k in desired}
         weights = {n: changes.get(n, {}).get("DesiredWeight", v.desired_weight) for n, v in variants.items()}
         if not any(w > 0 for w in weights.values()):
             raise ValidationException("At least one production variant must have a DesiredWeight greater than 0.")
@@ -332,6 +361,9 @@ class SageMakerBackend:
         for name, change in changes.items():
             variants[name].desired_weight = float(change.get("DesiredWeight", variants[name].desired_weight))
             variants[name].desired_count = int(change.get("DesiredInstanceCount", variants[name].desired_count))
+            if "ServerlessUpdateConfig" in change:
+                variants[name].desired_serverless = {**variants[name].desired_serverless,
+                                                     **change["ServerlessUpdateConfig"]}
         self.provisioner.reweigh(endpoint, changes)
         return {"EndpointArn": endpoint.arn}
 
@@ -370,6 +402,7 @@ class SageMakerBackend:
         endpoint.move_to(Status.IN_SERVICE)
         endpoint.config_name = config_name
         endpoint.pending_config_name = None
+        endpoint.features = endpoint.pending_features
         endpoint.variants = variants
 
     def endpoint_update_failed(self, endpoint: Endpoint, reason: str) -> None:
@@ -382,6 +415,7 @@ class SageMakerBackend:
         endpoint.move_to(Status.IN_SERVICE)
         for variant in endpoint.variants:
             variant.current_weight, variant.current_count = variant.desired_weight, variant.desired_count
+            variant.current_serverless = variant.desired_serverless
 
     def endpoint_reweigh_failed(self, endpoint: Endpoint, reason: str) -> None:
         # Capacity that could not start is not pretended: Desired* fall back to what serves.
@@ -389,6 +423,7 @@ class SageMakerBackend:
         endpoint.failure_reason = reason
         for variant in endpoint.variants:
             variant.desired_weight, variant.desired_count = variant.current_weight, variant.current_count
+            variant.desired_serverless = variant.current_serverless
 
     def endpoint_deleted(self, endpoint: Endpoint) -> None:
         if self.endpoints.get(endpoint.name.lower()) is endpoint:

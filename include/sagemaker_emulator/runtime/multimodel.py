@@ -1,0 +1,406 @@
+"""Multi-model endpoints (MME): SageMaker's side of the contract, for the router.
+
+A model container with ``Mode: MultiModel`` has an S3 *prefix* as its ModelDataUrl; each invocation
+names an archive under it with ``TargetModel``. Per instance the host keeps a :class:`ModelCache`:
+
+- a model is loaded on its first request (the worker's ``POST /models`` downloads the archive through
+  a pre-signed GET and loads it); requests that arrive while it loads wait for that one load;
+- requests for a model go to an instance that holds it (else to the least busy one, preferring the one
+  with the most free memory), so a model is loaded once per instance that needs it;
+- the instance's memory budget is its instance type's memory minus the worker's own resident memory
+  (``SAGEMAKER_EMULATOR_MME_MEMORY_MIB`` overrides it, see config.py); a loaded model's footprint is
+  what the worker measured. When the models would not fit, the least recently used idle ones are
+  unloaded (``DELETE /models/{name}``), before a load when the footprint is known from an earlier
+  load, and after it otherwise; a worker that answers 507 gets LRU models unloaded and the load
+  retried. A model with requests in flight, or still loading, is never unloaded.
+
+Metrics (AWS/SageMaker, µs): ModelCacheHit (1/0 per request), ModelLoadingWaitTime (per request that
+waited), ModelDownloadingTime and ModelLoadingTime (per load), ModelUnloadingTime (per unload);
+LoadedModelCount (/aws/sagemaker/Endpoints) after every load and unload of an instance.
+
+Design choices where AWS is silent: eviction is LRU (AWS only says "unused" models go); the 60 s
+after which a waiting request gets ModelNotReadyException and the 360 s a load may take are real
+seconds, not scaled by the time scale (loads take real time, like worker start-up); a missing
+archive is a ``ValidationError`` worded as SageMaker words a failed model download.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import itertools
+import json
+import logging
+import os
+import time
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator, Mapping
+
+import aiohttp
+
+from sagemaker_emulator.config import MME_MEMORY_ENV
+from sagemaker_emulator.runtime.fleet import Instance, VariantFleet, WorkerStartError
+from sagemaker_emulator.runtime.telemetry import INSTANCE_NAMESPACE
+from sagemaker_emulator.sagemaker.errors import (AwsError, InstanceLost, ModelError, RuntimeValidationError,
+                                                 ServiceUnavailable)
+
+log = logging.getLogger(__name__)
+
+TARGET_MODEL_HEADER = "X-Amzn-SageMaker-Target-Model"
+MODEL_NOT_READY_SECONDS = 60  # a request waits this long for its model, then gets ModelNotReadyException
+MAX_LOAD_SECONDS = 360  # a load keeps going this long after the first request gave up
+UNLOAD_TIMEOUT_SECONDS = 60
+MIB = 2**20
+
+
+# --- Configuration ------------------------------------------------------------------------------
+
+
+def is_multi_model(container: Mapping[str, Any]) -> bool:
+    return container.get("Mode") == "MultiModel"
+
+
+def container_environment(container: Mapping[str, Any]) -> dict[str, str]:
+    """The container's Environment, plus the variable SageMaker injects into an MME container."""
+    environment = {k: str(v) for k, v in (container.get("Environment") or {}).items()}
+    if is_multi_model(container):
+        environment["SAGEMAKER_MULTI_MODEL"] = "true"
+    return environment
+
+
+@dataclass(frozen=True)
+class MemoryLimit:
+    """What bounds an instance's model cache: its memory, or an explicit budget for the models."""
+
+    instance_bytes: int | None
+    override_bytes: int | None = None
+
+    def budget(self, worker_baseline_bytes: int) -> int | None:
+        if self.override_bytes is not None:
+            return self.override_bytes
+        if self.instance_bytes is None:
+            return None
+        return max(self.instance_bytes - worker_baseline_bytes, 0)
+
+
+def instance_memory_bytes(instance_type: str | None) -> int | None:
+    """The instance type's memory from the catalog; None (no bound) for a type it does not know."""
+    from sagemaker_emulator import catalog
+
+    if not instance_type:
+        return None
+    try:
+        return catalog.instance_type(instance_type).memory_mib * MIB
+    except catalog.UnknownInstanceType:
+        log.warning("instance type %s is not in the catalog; its model cache is unbounded", instance_type)
+        return None
+
+
+def memory_limit(instance_type: str | None, environment: Mapping[str, str]) -> MemoryLimit:
+    """The container's Environment may set the override (handy on one shared emulator), else the emulator's."""
+    raw = environment.get(MME_MEMORY_ENV) or os.environ.get(MME_MEMORY_ENV)
+    override = None
+    if raw:
+        try:
+            override = int(raw) * MIB
+        except ValueError:
+            override = -1
+        if override <= 0:
+            raise WorkerStartError(f"{MME_MEMORY_ENV} must be a positive whole number of MiB, got {raw!r}.")
+    return MemoryLimit(instance_memory_bytes(instance_type), override)
+
+
+def host_for(container: Mapping[str, Any], variant: Mapping[str, Any],
+             presign: Callable[[str], str]) -> "MultiModelHost | None":
+    """The MME host of a variant whose model is multi-model, else None."""
+    if not is_multi_model(container):
+        return None
+    prefix = container.get("ModelDataUrl")
+    if not prefix:
+        raise WorkerStartError("A container in MultiModel mode needs a ModelDataUrl: the S3 prefix of its models.")
+    caching = (container.get("MultiModelConfig") or {}).get("ModelCacheSetting", "Enabled") != "Disabled"
+    limit = memory_limit(variant.get("InstanceType"), container_environment(container))
+    return MultiModelHost(prefix, presign, limit, caching)
+
+
+def target_model(endpoint_name: str, fleet: VariantFleet, headers: Mapping[str, str]) -> str | None:
+    """The request's TargetModel, checked against the kind of endpoint (None for a single-model one)."""
+    target = headers.get(TARGET_MODEL_HEADER)
+    if getattr(fleet, "multi_model", None) is None:
+        if target:
+            raise RuntimeValidationError(
+                f"Endpoint {endpoint_name} is not a multi-model endpoint and does not support target model header.")
+        return None
+    if not target:
+        raise RuntimeValidationError(f"Request {uuid.uuid4()} is missing a target model header")
+    return target
+
+
+def archive_uri(prefix: str, target: str) -> str:
+    """Prefix + relative path with exactly one slash between them."""
+    return f"{prefix.rstrip('/')}/{target.lstrip('/')}"
+
+
+# --- The cache of one instance (pure: no I/O) ---------------------------------------------------
+
+
+@dataclass(eq=False)
+class CachedModel:
+    target: str  # the TargetModel, relative to the prefix
+    name: str  # the opaque name the container knows this load by
+    size: int  # bytes: measured once loaded, the last known footprint while loading
+    ready: bool = False
+    inflight: int = 0  # requests waiting for or using it: it must not be unloaded
+    load: Any = None  # the asyncio task that loads it
+
+
+class ModelCache:
+    """The models one instance holds, least recently used first, within a memory budget (bytes, or None)."""
+
+    def __init__(self, budget: int | None):
+        self.budget = budget
+        self._models: OrderedDict[str, CachedModel] = OrderedDict()
+
+    def __contains__(self, target: str) -> bool:
+        return target in self._models
+
+    def __len__(self) -> int:
+        return len(self._models)
+
+    def get(self, target: str) -> CachedModel | None:
+        return self._models.get(target)
+
+    def add(self, target: str, name: str, size: int = 0) -> CachedModel:
+        model = self._models[target] = CachedModel(target, name, size)
+        return model
+
+    def touch(self, target: str) -> None:
+        """Mark as most recently used."""
+        if target in self._models:
+            self._models.move_to_end(target)
+
+    def remove(self, model: CachedModel) -> None:
+        if self._models.get(model.target) is model:
+            del self._models[model.target]
+
+    @property
+    def used(self) -> int:
+        return sum(model.size for model in self._models.values())
+
+    @property
+    def loaded_count(self) -> int:
+        return sum(1 for model in self._models.values() if model.ready)
+
+    def idle(self, keep: str | None = None) -> Iterator[CachedModel]:
+        """Loaded models without requests in flight, least recently used first."""
+        return (m for m in self._models.values() if m.ready and m.inflight == 0 and m.target != keep)
+
+    def victims(self, keep: str | None = None) -> list[CachedModel]:
+        """The least recently used idle models to unload so that the cache fits its budget again."""
+        if self.budget is None:
+            return []
+        excess = self.used - self.budget
+        chosen = []
+        for model in self.idle(keep):
+            if excess <= 0:
+                break
+            chosen.append(model)
+            excess -= model.size
+        return chosen
+
+
+# --- The host of one variant --------------------------------------------------------------------
+
+
+class MultiModelHost:
+    """Loads, routes to and unloads the models of one MME variant over its instances."""
+
+    def __init__(self, prefix: str, presign: Callable[[str], str], memory: MemoryLimit, caching: bool = True):
+        self.prefix = prefix
+        self.presign = presign
+        self.memory = memory
+        self.caching = caching
+        self.caches: dict[str, ModelCache] = {}  # instance id -> its cache
+        self.footprints: dict[str, int] = {}  # target -> bytes measured at its last load
+        self._loads = itertools.count(1)
+        self._background: set[asyncio.Task] = set()
+
+    async def invoke(self, router, region: str, fleet: VariantFleet, target: str, headers: Mapping[str, str],
+                     body: bytes) -> tuple[int, float, bytes, Mapping[str, str]]:
+        """Route one request to an instance holding (or now loading) the target model; answer as the router's
+        ``_call_instance`` does: (status, model latency in µs, body, headers)."""
+        arrived = time.perf_counter()
+        instance, cache = self._choose(fleet, target)
+        model = cache.get(target)
+        hit = model is not None and model.ready
+        if model is None:
+            model = self._start_load(router, region, fleet, instance, cache, target)
+        self._record(router, region, fleet, "ModelCacheHit", 1 if hit else 0)
+        model.inflight += 1
+        try:
+            if not model.ready:
+                await self._wait_loaded(fleet, model)
+                self._record(router, region, fleet, "ModelLoadingWaitTime", (time.perf_counter() - arrived) * 1e6)
+            cache.touch(target)
+            try:
+                return await router._call_instance(fleet, instance, headers, body, path=f"/models/{model.name}/invoke")
+            except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as error:
+                raise self._broken(router, region, fleet, error) from None
+        finally:
+            model.inflight -= 1
+            if not self.caching and model.ready and model.inflight == 0:
+                # ModelCacheSetting Disabled: unload right after the invocation, in the background.
+                self._spawn(self._unload(router, region, fleet, instance, cache, model))
+
+    # -- routing ----------------------------------------------------------------------------------
+
+    def _choose(self, fleet: VariantFleet, target: str) -> tuple[Instance, ModelCache]:
+        live = {instance.id for instance in fleet.instances}
+        for gone in set(self.caches) - live:  # a replaced instance took its models with it
+            del self.caches[gone]
+        ready = fleet.ready
+        if not ready:
+            raise ServiceUnavailable(
+                f"No healthy instance is serving variant {fleet.variant} of endpoint {fleet.endpoint}.")
+        holding = [instance for instance in ready if target in self._cache_of(instance)]
+        candidates = holding or ready
+        instance = min(candidates, key=lambda i: (i.inflight, self.caches[i.id].used))
+        return instance, self.caches[instance.id]
+
+    def _cache_of(self, instance: Instance) -> ModelCache:
+        cache = self.caches.get(instance.id)
+        if cache is None:
+            baseline = process_resident_bytes(instance.process.pid) if instance.process else 0
+            cache = self.caches[instance.id] = ModelCache(self.memory.budget(baseline))
+        return cache
+
+    # -- loading ----------------------------------------------------------------------------------
+
+    def _start_load(self, router, region: str, fleet: VariantFleet, instance: Instance, cache: ModelCache,
+                    target: str) -> CachedModel:
+        digest = hashlib.sha256(target.encode()).hexdigest()[:16]
+        model = cache.add(target, f"{digest}-{next(self._loads)}", self.footprints.get(target, 0))
+        model.load = self._spawn(self._load(router, region, fleet, instance, cache, model))
+        return model
+
+    async def _wait_loaded(self, fleet: VariantFleet, model: CachedModel) -> None:
+        try:
+            await asyncio.wait_for(asyncio.shield(model.load), MODEL_NOT_READY_SECONDS)
+        except asyncio.TimeoutError:
+            raise AwsError("ModelNotReadyException",
+                           f"Model {model.target} is still being loaded on endpoint {fleet.endpoint}. "
+                           "Retry the request.", status=429) from None
+
+    async def _load(self, router, region: str, fleet: VariantFleet, instance: Instance, cache: ModelCache,
+                    model: CachedModel) -> None:
+        try:
+            await self._make_room(router, region, fleet, instance, cache, keep=model.target)
+            status, payload = await self._post_load(router, instance, model)
+            while status == 507:  # the container is out of memory: unload the least recently used, retry
+                victim = next(cache.idle(keep=model.target), None)
+                if victim is None:
+                    break
+                await self._unload(router, region, fleet, instance, cache, victim)
+                status, payload = await self._post_load(router, instance, model)
+            reply = _json_object(payload)
+            if status not in (200, 409):  # 409: the container already holds it
+                raise self._load_error(router, region, fleet, model, status, payload, reply)
+        except BaseException:
+            cache.remove(model)
+            raise
+        model.size = int(reply.get("memoryBytes", model.size))
+        model.ready = True
+        self.footprints[model.target] = model.size
+        if status == 200:
+            self._record(router, region, fleet, "ModelDownloadingTime", float(reply.get("downloadMicros", 0)))
+            self._record(router, region, fleet, "ModelLoadingTime", float(reply.get("loadMicros", 0)))
+        await self._make_room(router, region, fleet, instance, cache, keep=model.target)
+        self._record_loaded_count(router, region, fleet, cache)
+
+    async def _post_load(self, router, instance: Instance, model: CachedModel) -> tuple[int, bytes]:
+        url = self.presign(archive_uri(self.prefix, model.target))
+        async with router.session.post(f"{instance.address}/models", json={"model_name": model.name, "url": url},
+                                       timeout=aiohttp.ClientTimeout(total=MAX_LOAD_SECONDS)) as response:
+            return response.status, await response.read()
+
+    def _load_error(self, router, region: str, fleet: VariantFleet, model: CachedModel, status: int,
+                    payload: bytes, reply: dict) -> AwsError:
+        if reply.get("type") == "DownloadModelException":
+            bucket, _, key = archive_uri(self.prefix, model.target)[len("s3://"):].partition("/")
+            return RuntimeValidationError(
+                f"Failed to download model data(bucket: {bucket}, key: {key}). Please ensure that there is an "
+                "object located at the URL and that the role passed to CreateModel has permissions to download "
+                "the model.")
+        message = reply.get("message")
+        return router._model_error(region, fleet, status, message.encode() if message else payload)
+
+    async def _make_room(self, router, region: str, fleet: VariantFleet, instance: Instance, cache: ModelCache,
+                         keep: str) -> None:
+        victims = cache.victims(keep=keep)
+        await asyncio.gather(*(self._unload(router, region, fleet, instance, cache, v) for v in victims))
+
+    async def _unload(self, router, region: str, fleet: VariantFleet, instance: Instance, cache: ModelCache,
+                      model: CachedModel) -> None:
+        if cache.get(model.target) is not model or model.inflight:
+            return  # already gone, or in use again
+        cache.remove(model)  # from now on a request for it loads it afresh
+        started = time.perf_counter()
+        try:
+            async with router.session.delete(f"{instance.address}/models/{model.name}",
+                                             timeout=aiohttp.ClientTimeout(total=UNLOAD_TIMEOUT_SECONDS)) as response:
+                await response.read()
+        except (aiohttp.ClientError, asyncio.TimeoutError) as error:
+            log.warning("unloading %s from %s failed: %s", model.target, instance.id, error)
+            return
+        self._record(router, region, fleet, "ModelUnloadingTime", (time.perf_counter() - started) * 1e6)
+        self._record_loaded_count(router, region, fleet, cache)
+
+    # -- helpers ----------------------------------------------------------------------------------
+
+    def _spawn(self, work) -> asyncio.Task:
+        task = asyncio.get_running_loop().create_task(work)
+        self._background.add(task)
+        task.add_done_callback(_forget(self._background))
+        return task
+
+    @staticmethod
+    def _record(router, region: str, fleet: VariantFleet, metric: str, value: float) -> None:
+        router.metrics.record(region, fleet.endpoint, fleet.variant, metric, value)
+
+    @staticmethod
+    def _record_loaded_count(router, region: str, fleet: VariantFleet, cache: ModelCache) -> None:
+        router.metrics.record(region, fleet.endpoint, fleet.variant, "LoadedModelCount", cache.loaded_count,
+                              namespace=INSTANCE_NAMESPACE)
+
+    @staticmethod
+    def _broken(router, region: str, fleet: VariantFleet, error: Exception) -> ModelError:
+        return InstanceLost(f'Received server error (500) from primary with message "{error}".',
+                          original_status=500, original_message=str(error),
+                          log_stream_arn=router._log_group_arn(region, fleet))
+
+
+def _forget(tasks: set[asyncio.Task]) -> Callable[[asyncio.Task], None]:
+    def done(task: asyncio.Task) -> None:
+        tasks.discard(task)
+        if not task.cancelled():
+            task.exception()  # retrieved: the requests waiting on a load report its failure
+    return done
+
+
+def _json_object(payload: bytes) -> dict:
+    try:
+        value = json.loads(payload or b"{}")
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def process_resident_bytes(pid: int) -> int:
+    """Another process's resident set size (Linux /proc; 0 where that is not available)."""
+    try:
+        with open(f"/proc/{pid}/statm", encoding="ascii") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0

@@ -1,0 +1,91 @@
+"""CreateEndpointConfig rules for production variants beyond what botocore's shapes check.
+
+The shapes already reject an instance type outside AWS's enum and a MemorySizeInMB outside
+1024..6144 (with AWS's own wording). Here: the instance type must be in the emulator's catalog,
+and a serverless variant must respect the constraints and feature exclusions AWS documents for
+Serverless Inference.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sagemaker_emulator.catalog import CATALOG_FILE, UnknownInstanceType, instance_type
+from sagemaker_emulator.sagemaker.errors import ValidationException
+
+SERVERLESS_MEMORY_SIZES_MB = (1024, 2048, 3072, 4096, 5120, 6144)
+
+
+def validate_endpoint_config(spec: dict[str, Any], models: dict[str, Any]) -> None:
+    """Raise ``ValidationException`` for a config the emulator cannot host as AWS would."""
+    variants = spec["ProductionVariants"]
+    for variant in variants:
+        if variant.get("ServerlessConfig"):
+            _check_serverless(variant, spec, len(variants), models[variant["ModelName"]])
+        elif variant.get("InstanceType"):
+            _check_cataloged(variant)
+
+
+def _check_cataloged(variant: dict[str, Any]) -> None:
+    try:
+        instance_type(variant["InstanceType"])
+    except UnknownInstanceType:
+        raise ValidationException(
+            f"The instance type {variant['InstanceType']} of production variant {variant['VariantName']} is a "
+            f"valid SageMaker instance type but is not in the emulator's instance catalog. Add it to "
+            f"{CATALOG_FILE} with its vCPUs, memory, GPUs and hourly price.") from None
+
+
+def _check_serverless(variant: dict[str, Any], spec: dict[str, Any], variant_count: int, model: Any) -> None:
+    name = variant["VariantName"]
+    config = variant["ServerlessConfig"]
+    memory = config["MemorySizeInMB"]
+    if memory not in SERVERLESS_MEMORY_SIZES_MB:
+        raise ValidationException(
+            f"MemorySizeInMB {memory} of production variant {name} is not valid. Valid values are in 1 GB "
+            "increments: 1024 MB, 2048 MB, 3072 MB, 4096 MB, 5120 MB, or 6144 MB.")
+    provisioned = config.get("ProvisionedConcurrency")
+    if provisioned is not None and provisioned > config["MaxConcurrency"]:
+        raise ValidationException(
+            f"ProvisionedConcurrency {provisioned} of production variant {name} must be less than or equal to "
+            f"MaxConcurrency {config['MaxConcurrency']}.")
+    if variant.get("InstanceType") or variant.get("InitialInstanceCount") is not None:
+        raise ValidationException(
+            f"Production variant {name} has a ServerlessConfig and an InstanceType or InitialInstanceCount: "
+            "a variant is either serverless or instance-based. Remove one of them.")
+    # The feature exclusions of Serverless Inference (AWS developer guide, "Feature exclusions").
+    if variant_count > 1:
+        raise _unsupported(name, "multiple production variants")
+    data_capture = spec.get("DataCaptureConfig")
+    if data_capture and data_capture.get("EnableCapture", True):
+        raise _unsupported(name, "data capture (DataCaptureConfig)")
+    if len(model.containers) > 1:
+        raise _unsupported(name, "inference pipelines (a model with several Containers)")
+    if any(c.get("Mode") == "MultiModel" for c in model.containers):
+        raise _unsupported(name, "multi-model endpoints (a container with Mode MultiModel)")
+
+
+def _unsupported(variant: str, feature: str) -> ValidationException:
+    return ValidationException(
+        f"Production variant {variant} is serverless, and Serverless Inference does not support {feature}.")
+
+
+def validate_capacity_change(variant: str, serverless: dict[str, Any] | None, desired: dict[str, Any]) -> None:
+    """UpdateEndpointWeightsAndCapacities: instance counts for instance-based variants, ServerlessUpdateConfig
+    for serverless ones (``serverless`` is the variant's desired ServerlessConfig, None if it has none)."""
+    update = desired.get("ServerlessUpdateConfig")
+    if serverless is None:
+        if update is not None:
+            raise ValidationException(
+                f"Variant {variant} is instance-based: ServerlessUpdateConfig applies only to serverless variants.")
+        return
+    if desired.get("DesiredInstanceCount") is not None:
+        raise ValidationException(
+            f"Variant {variant} is serverless and has no instance count: change its concurrency with "
+            "ServerlessUpdateConfig instead of DesiredInstanceCount.")
+    merged = {**serverless, **(update or {})}
+    provisioned = merged.get("ProvisionedConcurrency")
+    if provisioned is not None and provisioned > merged["MaxConcurrency"]:
+        raise ValidationException(
+            f"ProvisionedConcurrency {provisioned} of production variant {variant} must be less than or equal to "
+            f"MaxConcurrency {merged['MaxConcurrency']}.")
