@@ -7,8 +7,10 @@ EMULATOR_PORT ?= 4566
 STAMP := $(VENV)/.installed
 
 export AIRFLOW_HOME ?= $(CURDIR)/.airflow
+# One demo per hosting option of the book chapter: `make demo-sentiment`, `make demo-ab`, ...
+DEMOS := demo-sentiment demo-direct demo-serial demo-serverless demo-async demo-capture demo-ab
 
-.PHONY: venv demo test emulator up bench lock clean
+.PHONY: venv demo test emulator up bench lock clean $(DEMOS)
 
 venv: $(STAMP)
 
@@ -25,6 +27,22 @@ lock: venv
 
 demo: venv
 	$(BIN)/python scripts/demo.py
+
+# One demo per hosting option of the book chapter.
+demo-sentiment: venv
+	$(BIN)/python scripts/demo.py --pipeline include/pipelines/sentiment.yaml
+demo-direct: venv
+	$(BIN)/python scripts/demo.py --pipeline include/pipelines/iris-sentiment-direct.yaml
+demo-serial: venv
+	$(BIN)/python scripts/demo.py --pipeline include/pipelines/iris-serial.yaml
+demo-serverless: venv
+	$(BIN)/python scripts/demo.py --pipeline include/pipelines/iris-serverless.yaml
+demo-async: venv
+	$(BIN)/python scripts/demo.py --pipeline include/pipelines/iris-async.yaml
+demo-capture: venv
+	$(BIN)/python scripts/demo.py --pipeline include/pipelines/iris-tree.yaml
+demo-ab: venv
+	$(BIN)/python scripts/demo.py --dag ab_test
 
 test: venv
 	$(BIN)/python -m pytest

@@ -1,17 +1,22 @@
-"""`make demo`: run the release DAG end to end against a fresh emulator, then show the result.
+"""`make demo`: run a DAG end to end against a fresh emulator, then show the result.
 
-Starts the emulator, runs `airflow dags test release_<name>` for the pipeline file, prints the
-endpoint, its status and a real prediction, and stops everything it started.
+Starts the emulator, runs `airflow dags test` for the release DAG of a pipeline file
+(``--pipeline include/pipelines/<name>.yaml``, default iris) or for another DAG (``--dag ab_test``),
+prints the endpoint, its status and real predictions (one per smoke test: by TargetModel,
+TargetContainerHostname or TargetVariant, or asynchronously through S3; for the A/B test, how 200
+requests split over the variants), and stops everything it started.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import re
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 from airflow_env import REGION, REPO, airflow, airflow_env, migrate
@@ -28,29 +33,84 @@ def choose_port() -> int:
     return port
 
 
-def show_endpoint(emulator_url: str, pipeline) -> None:
+def clients(emulator_url: str) -> dict:
     import boto3
 
     kwargs = dict(endpoint_url=emulator_url, region_name=REGION,
                   aws_access_key_id="emulator", aws_secret_access_key="emulator")
-    sagemaker = boto3.client("sagemaker", **kwargs)
-    runtime = boto3.client("sagemaker-runtime", **kwargs)
-    endpoint = sagemaker.describe_endpoint(EndpointName=pipeline.endpoint.name)
-    smoke = pipeline.smoke_test
-    started = time.perf_counter()
-    response = runtime.invoke_endpoint(EndpointName=pipeline.endpoint.name, Body=smoke.payload.encode(),
-                                       ContentType=smoke.content_type, Accept=smoke.accept)
-    latency_ms = (time.perf_counter() - started) * 1000
-    prediction = response["Body"].read().decode()
-    print("\n=== Release result ===")
+    return {service: boto3.client(service, **kwargs) for service in ("sagemaker", "sagemaker-runtime", "s3")}
+
+
+def show_variants(endpoint: dict) -> None:
     print(f"endpoint       {endpoint['EndpointName']}  ({endpoint['EndpointArn']})")
     print(f"status         {endpoint['EndpointStatus']}")
     print(f"config         {endpoint['EndpointConfigName']}")
     for variant in endpoint["ProductionVariants"]:
-        print(f"variant        {variant['VariantName']}: {variant['CurrentInstanceCount']} instance(s), "
-              f"weight {variant['CurrentWeight']:g}")
-    print(f"request        {smoke.content_type}: {smoke.payload.strip()!r}")
-    print(f"prediction     {prediction}  (variant {response['InvokedProductionVariant']}, {latency_ms:.1f} ms)")
+        serverless = variant.get("CurrentServerlessConfig")
+        capacity = (f"serverless {serverless['MemorySizeInMB']} MB, up to {serverless['MaxConcurrency']} concurrent"
+                    if serverless else f"{variant.get('CurrentInstanceCount')} instance(s)")
+        print(f"variant        {variant['VariantName']}: {capacity}, weight {variant['CurrentWeight']:g}")
+    capture = endpoint.get("DataCaptureConfig")
+    if capture:
+        print(f"data capture   {capture['CurrentSamplingPercentage']}% to {capture['DestinationS3Uri']} "
+              f"({capture['CaptureStatus']}; files appear within about a minute)")
+
+
+def show_endpoint(emulator_url: str, pipeline) -> None:
+    aws = clients(emulator_url)
+    print("\n=== Release result ===")
+    show_variants(aws["sagemaker"].describe_endpoint(EndpointName=pipeline.endpoint.name))
+    for smoke in pipeline.smoke_tests:
+        started = time.perf_counter()
+        prediction, served_by = invoke(aws, pipeline, smoke)
+        latency_ms = (time.perf_counter() - started) * 1000
+        targets = [f"{label} {value}" for label, value in (("TargetModel", smoke.target_model),
+                   ("TargetContainerHostname", smoke.target_container_hostname),
+                   ("TargetVariant", smoke.target_variant)) if value]
+        print(f"request        {smoke.content_type}: {smoke.payload.strip()!r}"
+              + (f"  ({', '.join(targets)})" if targets else ""))
+        print(f"prediction     {prediction}  ({served_by}, {latency_ms:.1f} ms)")
+
+
+def invoke(aws: dict, pipeline, smoke) -> tuple[str, str]:
+    """One smoke-test request, real-time or asynchronous; return (answer, who served it)."""
+    runtime, name = aws["sagemaker-runtime"], pipeline.endpoint.name
+    if not smoke.asynchronous:
+        targets = {key: value for key, value in (("TargetModel", smoke.target_model),
+                   ("TargetContainerHostname", smoke.target_container_hostname),
+                   ("TargetVariant", smoke.target_variant)) if value}
+        response = runtime.invoke_endpoint(EndpointName=name, Body=smoke.payload.encode(),
+                                           ContentType=smoke.content_type, Accept=smoke.accept, **targets)
+        return response["Body"].read().decode(), f"variant {response['InvokedProductionVariant']}"
+    digest = hashlib.sha256(smoke.payload.encode()).hexdigest()
+    bucket, key = pipeline.artifacts.bucket, f"async-inputs/{pipeline.name}/demo-{digest}"
+    aws["s3"].put_object(Bucket=bucket, Key=key, Body=smoke.payload.encode())
+    queued = runtime.invoke_endpoint_async(EndpointName=name, InputLocation=f"s3://{bucket}/{key}",
+                                           ContentType=smoke.content_type, Accept=smoke.accept)
+    out_bucket, _, out_key = queued["OutputLocation"].removeprefix("s3://").partition("/")
+    for _ in range(120):
+        try:
+            answer = aws["s3"].get_object(Bucket=out_bucket, Key=out_key)["Body"].read().decode()
+            return answer, f"asynchronously, written to {queued['OutputLocation']}"
+        except aws["s3"].exceptions.NoSuchKey:
+            time.sleep(0.5)
+    return "<no answer within 60 s>", f"asynchronously, expected at {queued['OutputLocation']}"
+
+
+def show_ab_test(emulator_url: str, endpoint_name: str, requests: int = 200) -> None:
+    aws = clients(emulator_url)
+    endpoint = aws["sagemaker"].describe_endpoint(EndpointName=endpoint_name)
+    print("\n=== A/B test result ===")
+    show_variants(endpoint)
+    payload = (REPO / "include/data/iris_sample.csv").read_bytes()
+    counts = Counter(aws["sagemaker-runtime"].invoke_endpoint(EndpointName=endpoint_name, Body=payload,
+                                                               ContentType="text/csv")["InvokedProductionVariant"]
+                     for _ in range(requests))
+    total = sum(v["CurrentWeight"] for v in endpoint["ProductionVariants"])
+    for variant in endpoint["ProductionVariants"]:
+        name = variant["VariantName"]
+        print(f"split          {name}: {counts[name]} of {requests} requests ({counts[name] / requests:.0%}; "
+              f"weight share {variant['CurrentWeight'] / total:.0%})")
 
 
 TASK_EVENT = re.compile(r"\[DAG TEST\] (starting|end task) task_id=(\S+)|Marking run .* (successful|failed)")
@@ -80,14 +140,22 @@ def run_dag_test(dag_id: str, env: dict[str, str], log_path: Path) -> int:
     return returncode
 
 
+AB_TEST_DAG = "ab_test"
+AB_TEST_ENDPOINT = "iris-ab"  # the DAG's default endpoint_name Param
+
+
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--pipeline", type=Path, default=REPO / "include/pipelines/iris.yaml")
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    target = parser.add_mutually_exclusive_group()
+    target.add_argument("--pipeline", type=Path, default=REPO / "include/pipelines/iris.yaml",
+                        help="run the release DAG of this pipeline file (default: iris)")
+    target.add_argument("--dag", choices=[AB_TEST_DAG], help="run this DAG instead of a release DAG")
     args = parser.parse_args()
 
     from sagemaker_ops.pipeline_config import load_pipeline
 
-    pipeline = load_pipeline(args.pipeline)
+    pipeline = None if args.dag else load_pipeline(args.pipeline)
+    dag_id = args.dag or pipeline.dag_id
     log_path = REPO / ".airflow" / "emulator.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with EmulatorProcess(choose_port(), log=log_path) as emulator:
@@ -95,13 +163,16 @@ def main() -> int:
         env = airflow_env(emulator.url)
         migrate(env)
         dag_log = REPO / ".airflow" / "dags-test.log"
-        print(f"running `airflow dags test {pipeline.dag_id}` (full log: {dag_log.relative_to(REPO)})", flush=True)
-        returncode = run_dag_test(pipeline.dag_id, env, dag_log)
+        print(f"running `airflow dags test {dag_id}` (full log: {dag_log.relative_to(REPO)})", flush=True)
+        returncode = run_dag_test(dag_id, env, dag_log)
         if returncode != 0:
-            print(f"\nthe release DAG failed (exit code {returncode}); see {dag_log} and {log_path}",
+            print(f"\nthe DAG {dag_id} failed (exit code {returncode}); see {dag_log} and {log_path}",
                   file=sys.stderr)
             return returncode
-        show_endpoint(emulator.url, pipeline)
+        if pipeline is None:
+            show_ab_test(emulator.url, AB_TEST_ENDPOINT)
+        else:
+            show_endpoint(emulator.url, pipeline)
     print("\nemulator stopped; demo finished")
     return 0
 

@@ -18,6 +18,7 @@ import ast
 import gzip
 import hashlib
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -204,3 +205,32 @@ def content_addressed_key(prefix: str, sha256: str) -> str:
     """S3 key for an archive: ``<prefix>/<sha256>/model.tar.gz`` (the same bytes, the same key)."""
     prefix = prefix.strip("/")
     return f"{prefix}/{sha256}/{ARCHIVE_NAME}" if prefix else f"{sha256}/{ARCHIVE_NAME}"
+
+
+# -- multi-model endpoints ----------------------------------------------------------------------------
+
+MULTI_MODEL_SUFFIX = ".tar.gz"
+# A multi-model archive name: the object is <name>.tar.gz under the model's S3 prefix.
+ARCHIVE_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+
+
+def multi_model_digest(archive_hashes: dict[str, str]) -> str:
+    """
+    Hex sha256 naming a set of multi-model archives: of the sorted ``<name> <sha256>`` lines.
+
+    It changes when any archive changes, or a model is added, removed or renamed, so one prefix
+    always holds one exact set of models (an MME's ModelDataUrl never changes under it).
+    """
+    lines = "".join(f"{name} {sha256}\n" for name, sha256 in sorted(archive_hashes.items()))
+    return hashlib.sha256(lines.encode("utf-8")).hexdigest()
+
+
+def multi_model_prefix(prefix: str, digest: str) -> str:
+    """The S3 key prefix of a multi-model set, ``<prefix>/<digest>/`` (an MME's ModelDataUrl ends in /)."""
+    prefix = prefix.strip("/")
+    return f"{prefix}/{digest}/" if prefix else f"{digest}/"
+
+
+def multi_model_key(prefix: str, digest: str, name: str) -> str:
+    """S3 key of one model of a multi-model set: ``<prefix>/<digest>/<name>.tar.gz``."""
+    return f"{multi_model_prefix(prefix, digest)}{name}{MULTI_MODEL_SUFFIX}"

@@ -1,16 +1,24 @@
-"""Operators that call a SageMaker endpoint (the runtime API)."""
+"""Operators that call a SageMaker endpoint (the runtime API): smoke tests, async smoke tests, traffic checks."""
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Sequence
+import time
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
-from airflow.sdk.exceptions import AirflowException
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
+from sagemaker_ops.hooks.sagemaker import SageMakerOpsHook
 from sagemaker_ops.hooks.sagemaker_runtime import SageMakerRuntimeHook
-from sagemaker_ops.specs import json_differences
+from sagemaker_ops.specs import check_resource_name, json_differences
+from sagemaker_ops.traffic_split import TEST_DESCRIPTION, check_split
+from sagemaker_ops.variant_weights import current_weights
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -45,6 +53,8 @@ class SmokeTestEndpointOperator(AwsBaseOperator[SageMakerRuntimeHook]):
     :param expected_body: the exact answer expected. Mutually exclusive with ``expected_json``.
     :param expected_json: a JSON value the answer must contain (None: no JSON check).
     :param target_variant: invoke this production variant instead of letting SageMaker pick.
+    :param target_model: the model of a multi-model endpoint to invoke, e.g. ``sentiment_en.tar.gz``.
+    :param target_container_hostname: the container of a Direct multi-container endpoint to invoke.
     :param aws_conn_id: the Airflow connection used for AWS credentials.
     :param region_name: AWS region name.
     :param verify: whether to verify SSL certificates.
@@ -53,7 +63,8 @@ class SmokeTestEndpointOperator(AwsBaseOperator[SageMakerRuntimeHook]):
 
     aws_hook_class = SageMakerRuntimeHook
     template_fields: Sequence[str] = aws_template_fields(
-        "endpoint_name", "content_type", "accept", "expected_body", "expected_json", "target_variant"
+        "endpoint_name", "content_type", "accept", "expected_body", "expected_json", "target_variant",
+        "target_model", "target_container_hostname",
     )
     template_fields_renderers: ClassVar[dict] = {"expected_json": "json"}
     ui_color = "#b3e5fc"
@@ -68,6 +79,8 @@ class SmokeTestEndpointOperator(AwsBaseOperator[SageMakerRuntimeHook]):
         expected_body: str | None = None,
         expected_json: Any = None,
         target_variant: str | None = None,
+        target_model: str | None = None,
+        target_container_hostname: str | None = None,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("multiple_outputs", True)  # lets downstream tasks use .output["<key>"]
@@ -79,6 +92,8 @@ class SmokeTestEndpointOperator(AwsBaseOperator[SageMakerRuntimeHook]):
         self.expected_body = expected_body
         self.expected_json = expected_json
         self.target_variant = target_variant
+        self.target_model = target_model
+        self.target_container_hostname = target_container_hostname
 
     def execute(self, context: Context) -> dict[str, Any]:
         self._validate()
@@ -88,18 +103,25 @@ class SmokeTestEndpointOperator(AwsBaseOperator[SageMakerRuntimeHook]):
             content_type=self.content_type,
             accept=self.accept,
             target_variant=self.target_variant,
+            target_model=self.target_model,
+            target_container_hostname=self.target_container_hostname,
         )
         body = answer.body.decode("utf-8", errors="replace")
+        target = self.target_model or self.target_container_hostname
         self.log.info(
-            "Endpoint %s (variant %s) answered: %s", self.endpoint_name, answer.invoked_variant, _shorten(body)
+            "Endpoint %s (variant %s%s) answered: %s", self.endpoint_name, answer.invoked_variant,
+            f", target {target}" if target else "", _shorten(body)
         )
         prediction = self._check(body)
-        return {
+        result = {
             "endpoint_name": self.endpoint_name,
             "invoked_variant": answer.invoked_variant,
             "content_type": answer.content_type,
             "prediction": prediction,
         }
+        if target:
+            result["target"] = target
+        return result
 
     def _validate(self) -> None:
         if not isinstance(self.endpoint_name, str) or not self.endpoint_name:
@@ -142,3 +164,225 @@ class SmokeTestEndpointOperator(AwsBaseOperator[SageMakerRuntimeHook]):
                 f"Smoke test of endpoint {self.endpoint_name} failed: expected a JSON answer containing "
                 f"{_shorten(json.dumps(self.expected_json))}, got non-JSON {_shorten(body.strip())!r} ({error})."
             ) from error
+
+
+class AsyncSmokeTestEndpointOperator(SmokeTestEndpointOperator):
+    """
+    Smoke-test an asynchronous endpoint: put the payload in S3, InvokeEndpointAsync, wait for the answer.
+
+    The payload is uploaded content-addressed (``<input_s3_uri>/<sha256>.<ext>``, so a re-run
+    writes the same object), the endpoint is invoked with ``InputLocation``, and the operator polls
+    the ``OutputLocation`` and ``FailureLocation`` SageMaker returned, every ``waiter_delay`` seconds
+    at most ``waiter_max_attempts`` times. An object at the failure location fails the task with
+    its content; the answer at the output location is judged as :class:`SmokeTestEndpointOperator`
+    judges a real-time answer (``expected_json`` / ``expected_body``).
+
+    Returns ``{"endpoint_name", "inference_id", "input_location", "output_location", "prediction"}``.
+
+    :param input_s3_uri: the S3 prefix the request payload is written under, e.g. ``s3://bucket/async-inputs``.
+    :param waiter_delay: seconds between two looks at the output and failure locations.
+    :param waiter_max_attempts: how many looks before giving up.
+    The other parameters are :class:`SmokeTestEndpointOperator`'s (targets excepted: InvokeEndpointAsync
+    has no targeted routing).
+    """
+
+    template_fields: Sequence[str] = (*SmokeTestEndpointOperator.template_fields, "input_s3_uri")
+
+    def __init__(self, *, input_s3_uri: str, waiter_delay: int = 5, waiter_max_attempts: int = 60,
+                 **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.input_s3_uri = input_s3_uri
+        self.waiter_delay = waiter_delay
+        self.waiter_max_attempts = waiter_max_attempts
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        self._validate()
+        s3 = S3Hook(**self._hook_parameters)
+        input_location = self._upload_payload(s3)
+        queued = self.hook.invoke_endpoint_async(
+            self.endpoint_name, input_location, content_type=self.content_type, accept=self.accept
+        )
+        self.log.info("Endpoint %s queued inference %s; its answer goes to %s", self.endpoint_name,
+                      queued.inference_id, queued.output_location)
+        body = self._wait_for_answer(s3, queued.output_location, queued.failure_location)
+        self.log.info("Endpoint %s answered asynchronously: %s", self.endpoint_name, _shorten(body))
+        return {
+            "endpoint_name": self.endpoint_name,
+            "inference_id": queued.inference_id,
+            "input_location": input_location,
+            "output_location": queued.output_location,
+            "prediction": self._check(body),
+        }
+
+    def _validate(self) -> None:
+        super()._validate()
+        if self.target_variant or self.target_model or self.target_container_hostname:
+            raise ValueError("InvokeEndpointAsync has no targeted routing: pass no target_* to an async smoke test.")
+        if not isinstance(self.input_s3_uri, str) or not self.input_s3_uri.startswith("s3://") \
+                or len(self.input_s3_uri.rstrip("/")) <= len("s3://"):
+            raise ValueError(f"input_s3_uri must be an S3 URI like s3://bucket/prefix, got {self.input_s3_uri!r}.")
+        for field in ("waiter_delay", "waiter_max_attempts"):
+            value = getattr(self, field)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{field} must be an integer >= 1, got {value!r}.")
+
+    def _upload_payload(self, s3: S3Hook) -> str:
+        payload = self.payload.encode("utf-8") if isinstance(self.payload, str) else self.payload
+        extension = {"text/csv": "csv", "application/json": "json"}.get(self.content_type.split(";")[0], "bin")
+        location = f"{self.input_s3_uri.rstrip('/')}/{hashlib.sha256(payload).hexdigest()}.{extension}"
+        bucket, key = S3Hook.parse_s3_url(location)
+        s3.load_bytes(payload, key=key, bucket_name=bucket, replace=True)
+        return location
+
+    def _wait_for_answer(self, s3: S3Hook, output_location: str, failure_location: str | None) -> str:
+        """Poll both locations; return the answer, or fail with the error SageMaker wrote."""
+        for attempt in range(self.waiter_max_attempts):
+            if attempt:
+                time.sleep(self.waiter_delay)
+            if failure_location and self._exists(s3, failure_location):
+                error = self._read(s3, failure_location)
+                raise SmokeTestFailed(
+                    f"Asynchronous inference on endpoint {self.endpoint_name} failed ({failure_location}): "
+                    f"{_shorten(error.strip())}"
+                )
+            if self._exists(s3, output_location):
+                return self._read(s3, output_location)
+            self.log.info("No answer at %s yet (look %d of %d).", output_location, attempt + 1,
+                          self.waiter_max_attempts)
+        raise SmokeTestFailed(
+            f"Endpoint {self.endpoint_name} wrote no answer to {output_location} within "
+            f"{self.waiter_max_attempts} looks {self.waiter_delay} s apart."
+        )
+
+    @staticmethod
+    def _exists(s3: S3Hook, location: str) -> bool:
+        bucket, key = S3Hook.parse_s3_url(location)
+        return s3.head_object(key=key, bucket_name=bucket) is not None
+
+    @staticmethod
+    def _read(s3: S3Hook, location: str) -> str:
+        bucket, key = S3Hook.parse_s3_url(location)
+        return s3.read_key(key=key, bucket_name=bucket)
+
+
+class TrafficSplitMismatch(AirflowFailException):
+    """The observed split contradicts the weights (a retry would only re-draw the sample)."""
+
+
+class TrafficSplitCheckOperator(AwsBaseOperator[SageMakerRuntimeHook]):
+    """
+    Send real requests to an endpoint, count who served them, and test the split against the weights.
+
+    Each of ``invocations`` InvokeEndpoint calls (no TargetVariant) is counted by its
+    ``InvokedProductionVariant``. The counts are tested against the traffic shares that the
+    endpoint's current variant weights imply (``weight / sum of weights``, read with
+    DescribeEndpoint; or ``expected_weights``) with a two-sided exact binomial test per variant,
+    Bonferroni-corrected: the task fails when any variant's p-value is below
+    ``significance / number of variants``, so a correct router fails it with probability at most
+    ``significance`` (see :mod:`sagemaker_ops.traffic_split`). The log shows the test, the
+    threshold and a table of weights, expected and observed shares, counts and p-values.
+
+    Returns ``{"endpoint_name", "invocations", "test", "significance", "threshold", "consistent",
+    "counts", "weights", "expected_shares", "observed_shares", "p_values", "variants"}``.
+
+    :param endpoint_name: the endpoint to invoke.
+    :param payload: the request body sent each time (not templated: sent byte for byte).
+    :param payload_file: a file holding the request body, instead of ``payload`` (templated path).
+    :param content_type: the request's Content-Type.
+    :param accept: the response type asked for.
+    :param invocations: how many requests to send (each one a real invocation).
+    :param significance: the family-wise significance level, e.g. 0.001.
+    :param expected_weights: variant name to weight to test against; default: the endpoint's
+        current weights.
+    :param aws_conn_id: the Airflow connection used for AWS credentials.
+    :param region_name: AWS region name.
+    :param verify: whether to verify SSL certificates.
+    :param botocore_config: botocore client configuration (a dict).
+    """
+
+    aws_hook_class = SageMakerRuntimeHook
+    template_fields: Sequence[str] = aws_template_fields(
+        "endpoint_name", "payload_file", "content_type", "accept", "invocations", "significance", "expected_weights"
+    )
+    template_fields_renderers: ClassVar[dict] = {"expected_weights": "json"}
+    ui_color = "#d1c4e9"
+
+    def __init__(
+        self,
+        *,
+        endpoint_name: str,
+        payload: str | bytes | None = None,
+        payload_file: str | None = None,
+        content_type: str = "text/csv",
+        accept: str = "application/json",
+        invocations: int = 200,
+        significance: float = 0.001,
+        expected_weights: dict[str, float] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("multiple_outputs", True)  # lets downstream tasks use .output["<key>"]
+        super().__init__(**kwargs)
+        self.endpoint_name = endpoint_name
+        self.payload = payload
+        self.payload_file = payload_file
+        self.content_type = content_type
+        self.accept = accept
+        self.invocations = invocations
+        self.significance = significance
+        self.expected_weights = expected_weights
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        body = self._validated_body()
+        weights = dict(self.expected_weights or self._current_weights())
+        counts = self._count_invoked_variants(body)
+        report = check_split(counts, weights, float(self.significance))
+        self.log.info(
+            "Traffic split of endpoint %s over %d invocations; %s; significance %g, so threshold %.3g:\n%s",
+            self.endpoint_name, report.invocations, TEST_DESCRIPTION, report.significance, report.threshold,
+            report.table(),
+        )
+        if not report.consistent:
+            p_values = {v.variant: float(f"{v.p_value:.3g}") for v in report.variants}
+            raise TrafficSplitMismatch(
+                f"The traffic split of endpoint {self.endpoint_name} is inconsistent with weights {weights} at "
+                f"significance {report.significance:g}: counts {dict(counts)}, p-values {p_values}."
+            )
+        return {"endpoint_name": self.endpoint_name, **report.to_dict()}
+
+    def _validated_body(self) -> str | bytes:
+        """Check the arguments; return the request body (``payload`` or the content of ``payload_file``)."""
+        check_resource_name("endpoint_name", self.endpoint_name)
+        if (self.payload is None) == (self.payload_file is None):
+            raise ValueError("Pass payload or payload_file (exactly one).")
+        body = self.payload
+        if self.payload_file is not None:
+            try:
+                body = Path(self.payload_file).read_bytes()
+            except OSError as error:
+                raise ValueError(f"payload_file {self.payload_file!r} cannot be read: {error.strerror}.") from error
+        if not isinstance(body, str | bytes) or not body:
+            raise ValueError("The request body (payload or payload_file) must be non-empty str or bytes.")
+        if not isinstance(self.invocations, int) or isinstance(self.invocations, bool) or self.invocations < 1:
+            raise ValueError(f"invocations must be an integer >= 1, got {self.invocations!r}.")
+        if not isinstance(self.significance, int | float) or not 0 < self.significance < 1:
+            raise ValueError(f"significance must be a number between 0 and 1, got {self.significance!r}.")
+        if self.expected_weights is not None and not isinstance(self.expected_weights, Mapping):
+            raise TypeError(f"expected_weights must map variant names to weights, got {self.expected_weights!r}.")
+        return body
+
+    def _current_weights(self) -> dict[str, float]:
+        endpoint = SageMakerOpsHook(**self._hook_parameters).describe_endpoint_or_none(self.endpoint_name)
+        if endpoint is None or endpoint["EndpointStatus"] != "InService":
+            status = endpoint["EndpointStatus"] if endpoint else "missing"
+            raise AirflowException(f"Endpoint {self.endpoint_name} is {status}; the split is checked on an "
+                                   "InService endpoint.")
+        return current_weights(endpoint)
+
+    def _count_invoked_variants(self, body: str | bytes) -> Counter:
+        counts: Counter = Counter()
+        for _ in range(self.invocations):
+            answer = self.hook.invoke_endpoint(
+                self.endpoint_name, body, content_type=self.content_type, accept=self.accept
+            )
+            counts[answer.invoked_variant or "<none>"] += 1
+        return counts
