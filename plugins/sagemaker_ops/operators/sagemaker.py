@@ -472,6 +472,25 @@ class _EndpointWaitingOperator(AwsBaseOperator[SageMakerOpsHook]):
     waiter_delay: int
     waiter_max_attempts: int
 
+    def execute(self, context: Context) -> dict[str, Any]:
+        self._validate()
+        return self._converge(actions_taken=[], wait_error=None)
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Resume after a deferred wait: judge the endpoint's state again and carry on converging."""
+        event = validate_execute_complete_event(event)
+        deployment = event.get("deployment") or {}
+        wait_error = None if event.get("status") == "success" else str(event.get("message", event))
+        self._validate()
+        return self._converge(actions_taken=list(deployment.get("actions_taken", [])), wait_error=wait_error)
+
+    def _validate(self) -> None:
+        raise NotImplementedError
+
+    def _converge(self, actions_taken: list[str], wait_error: str | None) -> dict[str, Any]:
+        """Take the next step toward the target state, waiting (or deferring) between steps."""
+        raise NotImplementedError
+
     def _check_waiter_arguments(self) -> None:
         for field in ("waiter_delay", "waiter_max_attempts"):
             value = getattr(self, field)
@@ -583,17 +602,6 @@ class DeployEndpointOperator(_EndpointWaitingOperator):
         self.waiter_delay = waiter_delay
         self.waiter_max_attempts = waiter_max_attempts
         self.deferrable = deferrable
-
-    def execute(self, context: Context) -> dict[str, Any]:
-        self._validate()
-        return self._converge(actions_taken=[], wait_error=None)
-
-    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Resume after a deferred wait: judge the endpoint's state again and carry on converging."""
-        event = validate_execute_complete_event(event)
-        deployment = event.get("deployment") or {}
-        wait_error = None if event.get("status") == "success" else str(event.get("message", event))
-        return self._converge(actions_taken=list(deployment.get("actions_taken", [])), wait_error=wait_error)
 
     def _validate(self) -> None:
         check_resource_name("endpoint_name", self.endpoint_name)
@@ -736,18 +744,6 @@ class UpdateVariantWeightsOperator(_EndpointWaitingOperator):
         self.waiter_delay = waiter_delay
         self.waiter_max_attempts = waiter_max_attempts
         self.deferrable = deferrable
-
-    def execute(self, context: Context) -> dict[str, Any]:
-        self._validate()
-        return self._converge(actions_taken=[], wait_error=None)
-
-    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Resume after a deferred wait: look at the endpoint again and carry on converging."""
-        event = validate_execute_complete_event(event)
-        deployment = event.get("deployment") or {}
-        wait_error = None if event.get("status") == "success" else str(event.get("message", event))
-        self._validate()
-        return self._converge(actions_taken=list(deployment.get("actions_taken", [])), wait_error=wait_error)
 
     def _validate(self) -> None:
         check_resource_name("endpoint_name", self.endpoint_name)
