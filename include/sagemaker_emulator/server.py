@@ -13,6 +13,8 @@ from aiohttp import web
 
 from sagemaker_emulator.config import MAX_PAYLOAD_BYTES, Settings
 from sagemaker_emulator.controllers.deployment import DeploymentController
+from sagemaker_emulator.controllers.monitoring import MonitoringScheduler
+from sagemaker_emulator.controllers.processing import ProcessingController
 from sagemaker_emulator.moto_bridge import ACCOUNT_ID, MotoGateway
 from sagemaker_emulator.runtime.async_queue import AsyncInferenceQueue
 from sagemaker_emulator.runtime.router import Router
@@ -20,6 +22,8 @@ from sagemaker_emulator.runtime.telemetry import EndpointMetrics
 from sagemaker_emulator.sagemaker import responses
 from sagemaker_emulator.sagemaker.errors import AwsError
 from sagemaker_emulator.sagemaker.models import SageMakerBackend
+from sagemaker_emulator.sagemaker.monitoring import Monitoring
+from sagemaker_emulator.sagemaker.processing import ProcessingJobs
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +91,9 @@ class Emulator:
         self.moto = MotoGateway()
         self._backends: dict[str, SageMakerBackend] = {}
         self._controllers: dict[str, DeploymentController] = {}
+        self._processing: dict[str, ProcessingController] = {}
+        self._monitoring: dict[str, Monitoring] = {}
+        self.scheduler = MonitoringScheduler(lambda: list(self._monitoring.values()))
         self.heap = HeapFreezer()
 
     def backend(self, region: str) -> SageMakerBackend:
@@ -96,7 +103,16 @@ class Emulator:
             controller.backend = backend
             self._controllers[region] = controller
             self._backends[region] = backend
+            self._add_monitoring(region, backend)
         return self._backends[region]
+
+    def _add_monitoring(self, region: str, backend: SageMakerBackend) -> None:
+        runner = ProcessingController(self.settings, region)
+        processing = ProcessingJobs(backend._arn, runner)
+        monitoring = Monitoring(backend._arn, processing,
+                                lambda name: backend.get_endpoint(name).features.get("DataCaptureConfig"))
+        backend.services += [processing, monitoring]
+        self._processing[region], self._monitoring[region] = runner, monitoring
 
     # -- HTTP handlers ----------------------------------------------------------------------------
 
@@ -126,6 +142,16 @@ class Emulator:
         return web.json_response({"InferenceId": accepted.inference_id}, status=202,
                                  headers=accepted.response_headers())
 
+    async def run_monitoring_schedule(self, request: web.Request) -> web.Response:
+        """Test control: run a monitoring schedule now, as if its cron time had come."""
+        region = request.query.get("region", DEFAULT_REGION)
+        self.backend(region)
+        try:
+            execution = self.scheduler.fire_now(self._monitoring[region], request.match_info["name"])
+        except AwsError as error:
+            return web.json_response({"__type": error.code, "message": error.message}, status=error.status)
+        return web.json_response(execution.summary(), status=201)
+
     async def health(self, request: web.Request) -> web.Response:
         return web.json_response({"status": "running", "services": ["sagemaker", "sagemaker-runtime", "moto"]})
 
@@ -135,10 +161,14 @@ class Emulator:
         self.settings.workdir.mkdir(parents=True, exist_ok=True)
         self.metrics.start()
         self.async_queue.start()
+        self.scheduler.start()
         self.heap.start()
 
     async def on_cleanup(self, app: web.Application) -> None:
         await self.async_queue.stop()  # before the fleets go: unfinished requests stay journaled
+        await self.scheduler.stop()
+        for runner in self._processing.values():
+            await runner.close()
         for controller in self._controllers.values():
             await controller.close()
         await asyncio.gather(*(self._close_routes(key) for key in list(self.router.routes)))
@@ -173,6 +203,7 @@ def create_app(settings: Settings) -> web.Application:
     app = web.Application(client_max_size=5 * 1024 ** 3)
     app[EMULATOR] = emulator
     app.router.add_get("/_emulator/health", emulator.health)
+    app.router.add_post("/_emulator/monitoring-schedules/{name}/executions", emulator.run_monitoring_schedule)
     app.router.add_post("/endpoints/{name}/invocations", emulator.invoke)
     app.router.add_post("/endpoints/{name}/async-invocations", emulator.invoke_async)
     app.router.add_route("*", "/{tail:.*}", emulator.dispatch)

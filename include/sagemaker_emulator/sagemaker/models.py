@@ -191,6 +191,8 @@ class SageMakerBackend:
         self.models: dict[str, Model] = {}
         self.endpoint_configs: dict[str, EndpointConfig] = {}
         self.endpoints: dict[str, Endpoint] = {}
+        # Other parts of the API with state of their own (processing jobs, monitoring); see responses.py.
+        self.services: list[Any] = []
 
     # -- names and lookups ------------------------------------------------------------------------
 
@@ -252,7 +254,7 @@ class SageMakerBackend:
 
     def list_models(self, params: dict[str, Any]) -> dict[str, Any]:
         rows = [{"ModelName": m.name, "ModelArn": m.arn, "CreationTime": m.created} for m in self.models.values()]
-        page, token = _page(rows, params, "ModelName")
+        page, token = page_results(rows, params, "ModelName")
         return {"Models": page, **token}
 
     # -- endpoint configs -------------------------------------------------------------------------
@@ -295,7 +297,7 @@ class SageMakerBackend:
     def list_endpoint_configs(self, params: dict[str, Any]) -> dict[str, Any]:
         rows = [{"EndpointConfigName": c.name, "EndpointConfigArn": c.arn, "CreationTime": c.created}
                 for c in self.endpoint_configs.values()]
-        page, token = _page(rows, params, "EndpointConfigName")
+        page, token = page_results(rows, params, "EndpointConfigName")
         return {"EndpointConfigs": page, **token}
 
     # -- endpoints --------------------------------------------------------------------------------
@@ -381,7 +383,7 @@ class SageMakerBackend:
         rows = [{"EndpointName": e.name, "EndpointArn": e.arn, "CreationTime": e.created,
                  "LastModifiedTime": e.modified, "EndpointStatus": e.status}
                 for e in self.endpoints.values() if wanted is None or e.status == wanted]
-        page, token = _page(rows, params, "EndpointName")
+        page, token = page_results(rows, params, "EndpointName")
         return {"Endpoints": page, **token}
 
     def _require_settled(self, endpoint: Endpoint) -> None:
@@ -447,7 +449,7 @@ def _without_tags(params: dict[str, Any]) -> dict[str, Any]:
     return {k: copy.deepcopy(v) for k, v in params.items() if k != "Tags"}
 
 
-def _page(rows: list[dict[str, Any]], params: dict[str, Any], name_key: str) -> tuple[list[dict], dict]:
+def page_results(rows: list[dict[str, Any]], params: dict[str, Any], name_key: str) -> tuple[list[dict], dict]:
     """Filter, sort and paginate a List* result as AWS does (NameContains, CreationTime*, SortBy)."""
     contains = params.get("NameContains")
     if contains:

@@ -21,6 +21,11 @@ OPERATIONS = (
     "CreateEndpointConfig", "DescribeEndpointConfig", "DeleteEndpointConfig", "ListEndpointConfigs",
     "CreateEndpoint", "DescribeEndpoint", "UpdateEndpoint", "DeleteEndpoint", "ListEndpoints",
     "UpdateEndpointWeightsAndCapacities",
+    "CreateProcessingJob", "DescribeProcessingJob", "ListProcessingJobs", "StopProcessingJob",
+    "CreateDataQualityJobDefinition", "DescribeDataQualityJobDefinition", "ListDataQualityJobDefinitions",
+    "DeleteDataQualityJobDefinition",
+    "CreateMonitoringSchedule", "DescribeMonitoringSchedule", "UpdateMonitoringSchedule", "DeleteMonitoringSchedule",
+    "ListMonitoringSchedules", "StopMonitoringSchedule", "StartMonitoringSchedule", "ListMonitoringExecutions",
 )
 
 
@@ -30,6 +35,12 @@ def snake_case(operation: str) -> str:
 
 def error_body(error: AwsError) -> bytes:
     return json.dumps({"__type": error.code, "message": error.message, **error.fields}).encode()
+
+
+def _method(backend: SageMakerBackend, operation: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    name = snake_case(operation)
+    owner = next(o for o in (backend, *backend.services) if hasattr(o, name))
+    return getattr(owner, name)
 
 
 def handle(backend: SageMakerBackend, target: str, body: bytes) -> tuple[int, bytes]:
@@ -45,7 +56,6 @@ def handle(backend: SageMakerBackend, target: str, body: bytes) -> tuple[int, by
         if not isinstance(params, dict):
             raise AwsError("SerializationException", "Request body must be a JSON object")
         validate_input("sagemaker", operation, params)
-        method: Callable[[dict[str, Any]], dict[str, Any]] = getattr(backend, snake_case(operation))
-        return 200, json.dumps(method(params)).encode()
+        return 200, json.dumps(_method(backend, operation)(params)).encode()
     except AwsError as error:
         return error.status, error_body(error)
