@@ -170,7 +170,8 @@ def download_inputs(job: ProcessingJob, folder: Path) -> None:
             raise JobFailed(f"ClientError: the bucket of input {item['InputName']} ({source['S3Uri']}) does not "
                             "exist.") from None
         keys, _, _, _ = backend.list_objects(bucket, prefix, None, None, None)
-        wanted = [key for key in keys if job.key_filter is None or job.key_filter(key.name)]
+        keep = job.input_filters.get(item["InputName"], lambda key: True)
+        wanted = [key for key in keys if keep(key.name)]
         if not keys:
             raise JobFailed(f"ClientError: no objects found under {source['S3Uri']} (input {item['InputName']}).")
         for key in wanted:

@@ -22,6 +22,7 @@ from sagemaker_emulator.sagemaker.schedules import Schedule, analysis_window, pa
 
 DATA_QUALITY = "DataQuality"
 CAPTURE_INDEXES = ["endpointInput", "endpointOutput"]
+CAPTURE_INPUT = "endpoint_input"
 BASELINE_ROOT = "/opt/ml/processing/baseline"
 VIOLATIONS_PREFIX = "CompletedWithViolations"
 
@@ -339,7 +340,8 @@ class Monitoring:
         start, end = analysis_window(schedule.schedule, scheduled_time, config.get("DataAnalysisStartTime"),
                                      config.get("DataAnalysisEndTime"))
         request = execution_job_request(schedule, spec, capture["DestinationS3Uri"], scheduled_time, start, end)
-        self.processing.create_processing_job(request, schedule_arn=schedule.arn, key_filter=hour_filter(start, end))
+        self.processing.create_processing_job(request, schedule_arn=schedule.arn,
+                                             input_filters={CAPTURE_INPUT: hour_filter(start, end)})
         job = self.processing.get(request["ProcessingJobName"])
         execution = Execution(schedule.name, scheduled_time.timestamp(), spec.endpoint_name, job,
                               schedule.definition_name)
@@ -352,7 +354,7 @@ def execution_job_request(schedule: MonitoringSchedule, spec: JobSpec, capture_u
     """The processing job AWS starts for one execution: the analyzer over the window's captured data."""
     endpoint = spec.endpoint_name
     capture_path = f"{spec.endpoint_input['LocalPath'].rstrip('/')}/{endpoint}"
-    inputs = [{"InputName": "endpoint_input", "S3Input": {
+    inputs = [{"InputName": CAPTURE_INPUT, "S3Input": {
         "S3Uri": f"{capture_uri.rstrip('/')}/{endpoint}", "LocalPath": capture_path,
         "S3DataType": "S3Prefix", "S3InputMode": "File"}}]
     environment = {

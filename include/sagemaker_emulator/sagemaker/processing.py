@@ -44,8 +44,8 @@ class ProcessingJob:
     modified: float = field(default_factory=time.time)
     started: float | None = None
     ended: float | None = None
-    # Which S3 keys of the inputs to download (a monitoring execution wants its window's hours only).
-    key_filter: Callable[[str], bool] | None = None
+    # InputName -> which of its S3 keys to download (a monitoring execution wants its window's hours only).
+    input_filters: dict[str, Callable[[str], bool]] = field(default_factory=dict)
 
     def finish(self, status: str, *, failure_reason: str | None = None, exit_message: str | None = None) -> None:
         if self.status in TERMINAL:
@@ -84,7 +84,7 @@ class ProcessingJobs:
         return job
 
     def create_processing_job(self, params: dict[str, Any], schedule_arn: str | None = None,
-                              key_filter: Callable[[str], bool] | None = None) -> dict[str, Any]:
+                              input_filters: dict[str, Callable[[str], bool]] | None = None) -> dict[str, Any]:
         name = params["ProcessingJobName"]
         if name.lower() in self.jobs:
             raise AwsError("ResourceInUse", "Processing job names must be unique within an AWS account and region, "
@@ -94,7 +94,7 @@ class ProcessingJobs:
         _check_io(params)
         job = ProcessingJob(name=name, arn=self._arn_for("processing-job", name),
                             spec={k: copy.deepcopy(v) for k, v in params.items() if k != "Tags"},
-                            monitoring_schedule_arn=schedule_arn, key_filter=key_filter)
+                            monitoring_schedule_arn=schedule_arn, input_filters=input_filters or {})
         self.jobs[name.lower()] = job
         self.runner.start(job)
         return {"ProcessingJobArn": job.arn}
