@@ -10,7 +10,7 @@ export AIRFLOW_HOME ?= $(CURDIR)/.airflow
 # One demo per hosting option of the book chapter: `make demo-sentiment`, `make demo-ab`, ...
 DEMOS := demo-sentiment demo-direct demo-serial demo-serverless demo-async demo-capture demo-ab
 
-.PHONY: venv demo test emulator up bench lock clean $(DEMOS)
+.PHONY: venv demo test emulator up bench bench-data-quality lock clean $(DEMOS)
 
 venv: $(STAMP)
 
@@ -55,6 +55,10 @@ up: venv
 
 bench: venv
 	$(BIN)/python bench/router_overhead.py
+
+# The data-quality analyzer on 10M rows beside pandas describe() + deciles (writes ~1 GB under bench/out/).
+bench-data-quality: venv
+	$(BIN)/python bench/baseline_profile.py
 
 clean:
 	rm -rf $(VENV) .airflow .pytest_cache
