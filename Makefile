@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 
 export AIRFLOW_HOME ?= $(CURDIR)/.airflow
 # One demo per hosting option of the book chapter: `make demo-sentiment`, `make demo-ab`, ...
-DEMOS := demo-sentiment demo-direct demo-serial demo-serverless demo-async demo-capture demo-ab
+DEMOS := demo-sentiment demo-direct demo-serial demo-serverless demo-async demo-capture demo-ab demo-monitoring
 
 .PHONY: venv demo test emulator up bench bench-data-quality lock clean $(DEMOS)
 
@@ -43,6 +43,8 @@ demo-capture: venv
 	$(BIN)/python scripts/demo.py --pipeline include/pipelines/iris-tree.yaml
 demo-ab: venv
 	$(BIN)/python scripts/demo.py --dag ab_test
+demo-monitoring: venv
+	$(BIN)/python scripts/demo.py --dag model_monitoring
 
 test: venv
 	$(BIN)/python -m pytest

@@ -8,7 +8,9 @@ broken file shows up as an import error naming the file and the field.
 The model is one archive, the archives of a multi-model endpoint (one ``package_model`` task
 writing ``<name>.tar.gz`` each), or one archive per container of a multi-container endpoint
 (``package_<container>`` tasks); variants run on instances or serverless; the endpoint config
-may capture data or serve asynchronously; each smoke test is its own task.
+may capture data or serve asynchronously; each smoke test is its own task. A pipeline with a
+``monitoring:`` section then profiles its baseline and ensures its monitoring schedule before
+the Asset is published, so the ``model_monitoring`` DAG never starts without a baseline.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from pathlib import Path
 import airflow.providers.amazon.aws.operators.base_aws  # noqa: F401
 from airflow.sdk import DAG, Metadata, task
 from sagemaker_ops.assets import endpoint_asset
+from sagemaker_ops.operators.model_monitor import CreateDataQualityBaselineOperator, EnsureMonitoringScheduleOperator
 from sagemaker_ops.operators.s3 import PackageModelOperator, PackageMultiModelOperator
 from sagemaker_ops.operators.sagemaker import (
     DEFAULT_IMAGE_INSTANCE_TYPE,
@@ -55,7 +58,7 @@ Defined by `{display_path(pipeline.path)}`. {_model_summary(pipeline)}
 Ensure the model `{pipeline.name}-<hash>` and the endpoint config `{pipeline.name}-config-<hash>`
 (names derive from their spec, so a new artifact gives a new config and an update), deploy
 endpoint `{pipeline.endpoint.name}`, smoke-test it, and publish the Asset
-`sagemaker://endpoint/{pipeline.endpoint.name}`.{_endpoint_features(pipeline)}
+`sagemaker://endpoint/{pipeline.endpoint.name}`.{_endpoint_features(pipeline)}{_monitoring_summary(pipeline)}
 
 | variant | instance type | count | weight |
 |---|---|---|---|
@@ -98,6 +101,19 @@ def _endpoint_features(pipeline: PipelineConfig) -> str:
         lines.append(f"Asynchronous inference: answers to `{asynchronous.output_path}`, errors to "
                      f"`{asynchronous.failure_path}`.")
     return "".join(f"\n\n{line}" for line in lines)
+
+
+def _monitoring_summary(pipeline: PipelineConfig) -> str:
+    monitoring = pipeline.monitoring
+    if monitoring is None:
+        return ""
+    baseline, schedule = monitoring.baseline, monitoring.schedule
+    excluded = f" without {', '.join(baseline.exclude_columns)}" if baseline.exclude_columns else ""
+    return (f"\n\nData-quality monitoring: `create_baseline` profiles `{display_path(baseline.dataset)}`"
+            f"{excluded} ({baseline.mode}) to `{baseline.output_s3_uri}/<digest>/`, and "
+            f"`ensure_monitoring_schedule` keeps the schedule `{schedule.name}` ({schedule.cron}, "
+            f"{schedule.instance_type}) checking the endpoint against it; the `model_monitoring` DAG "
+            f"checks the last {monitoring.check.window_minutes} minutes whenever this release publishes.")
 
 
 def _smoke_test_summary(test: SmokeTestConfig) -> str:
@@ -188,6 +204,48 @@ def smoke_test_task(pipeline: PipelineConfig, test: SmokeTestConfig, endpoint_na
     )
 
 
+def monitoring_tasks(pipeline: PipelineConfig, endpoint_name: object) -> list:
+    """``create_baseline >> ensure_monitoring_schedule`` for a pipeline with ``monitoring:`` (else none)."""
+    monitoring = pipeline.monitoring
+    if monitoring is None:
+        return []
+    baseline, schedule = monitoring.baseline, monitoring.schedule
+    waiter = pipeline.endpoint.waiter
+    create_baseline = CreateDataQualityBaselineOperator(
+        task_id="create_baseline",
+        dataset=str(baseline.dataset),
+        dataset_format=baseline.format,
+        header=baseline.header,
+        exclude_columns=list(baseline.exclude_columns),
+        output_s3_uri=baseline.output_s3_uri,
+        mode=baseline.mode,
+        role_arn=pipeline.model.role_arn,
+        instance_type=schedule.instance_type,
+        job_name_prefix=f"{pipeline.name}-baseline",
+        deferrable=waiter.deferrable,
+        waiter_delay=waiter.delay_seconds,
+        waiter_max_attempts=waiter.max_attempts,
+    )
+    ensure_schedule = EnsureMonitoringScheduleOperator(
+        task_id="ensure_monitoring_schedule",
+        schedule_name=schedule.name,
+        endpoint_name=endpoint_name,
+        statistics_s3_uri=create_baseline.output["statistics_s3_uri"],
+        constraints_s3_uri=create_baseline.output["constraints_s3_uri"],
+        output_s3_uri=schedule.output_s3_uri,
+        role_arn=pipeline.model.role_arn,
+        schedule_expression=schedule.cron,
+        instance_type=schedule.instance_type,
+        max_runtime_seconds=schedule.max_runtime_seconds,
+        publish_metrics=schedule.publish_metrics,
+        data_analysis_start_time=schedule.data_analysis_start_time,
+        data_analysis_end_time=schedule.data_analysis_end_time,
+        tags=pipeline.aws_tags,
+    )
+    create_baseline >> ensure_schedule
+    return [create_baseline, ensure_schedule]
+
+
 def build_release_dag(pipeline: PipelineConfig) -> DAG:
     asset = endpoint_asset(pipeline.endpoint.name)
     endpoint = pipeline.endpoint
@@ -243,7 +301,14 @@ def build_release_dag(pipeline: PipelineConfig) -> DAG:
             yield Metadata(asset, extra=extra)
             return extra
 
-        smoke_tests >> publish_endpoint(deploy.output, model_data_sha256)
+        publish = publish_endpoint(deploy.output, model_data_sha256)
+        monitoring = monitoring_tasks(pipeline, deploy.output["endpoint_name"])
+        if monitoring:
+            # The Asset comes last: its consumers (model_monitoring) need the baseline and the schedule.
+            smoke_tests >> monitoring[0]
+            monitoring[-1] >> publish
+        else:
+            smoke_tests >> publish
     return dag
 
 

@@ -5,18 +5,26 @@ Starts the emulator, runs `airflow dags test` for the release DAG of a pipeline 
 prints the endpoint, its status and real predictions (one per smoke test: by TargetModel,
 TargetContainerHostname or TargetVariant, or asynchronously through S3; for the A/B test, how 200
 requests split over the variants), and stops everything it started.
+
+``--dag model_monitoring`` releases iris-tree (baseline and monitoring schedule included), sends
+requests like the training data, then the same requests with petal_length + 3 cm, and runs the
+monitoring DAG over each window: the first passes, the second fails on purpose (policy ``fail``)
+with a baseline_drift_check on petal_length. The drift report is saved under ``.airflow/``.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import hashlib
+import json
 import os
 import re
 import subprocess
 import sys
 import time
 from collections import Counter
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from airflow_env import REGION, REPO, airflow, airflow_env, migrate
@@ -116,11 +124,14 @@ def show_ab_test(emulator_url: str, endpoint_name: str, requests: int = 200) -> 
 TASK_EVENT = re.compile(r"\[DAG TEST\] (starting|end task) task_id=(\S+)|Marking run .* (successful|failed)")
 
 
-def run_dag_test(dag_id: str, env: dict[str, str], log_path: Path) -> int:
+def run_dag_test(dag_id: str, env: dict[str, str], log_path: Path, conf: dict | None = None,
+                 show_failure: bool = True) -> int:
     """Run `airflow dags test`, keeping its full log in a file and showing one line per task."""
+    command = [str(Path(sys.executable).with_name("airflow")), "dags", "test", dag_id]
+    if conf:
+        command[3:3] = ["-c", json.dumps(conf)]
     with log_path.open("w") as log:
-        process = subprocess.Popen([str(Path(sys.executable).with_name("airflow")), "dags", "test", dag_id],
-                                   env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         started: dict[str, float] = {}
         for line in process.stdout:
             log.write(line)
@@ -135,13 +146,87 @@ def run_dag_test(dag_id: str, env: dict[str, str], log_path: Path) -> int:
             else:
                 print(f"  DAG run {outcome}", flush=True)
         returncode = process.wait()
-    if returncode != 0:
+    if returncode != 0 and show_failure:
         print("".join(log_path.read_text().splitlines(keepends=True)[-60:]), file=sys.stderr)
     return returncode
 
 
 AB_TEST_DAG = "ab_test"
 AB_TEST_ENDPOINT = "iris-ab"  # the DAG's default endpoint_name Param
+MONITORING_DAG = "model_monitoring"
+MONITORING_PIPELINE = REPO / "include/pipelines/iris-tree.yaml"
+# The monitoring demo runs the emulator's clock 20x faster: captured requests reach S3 in 3 s, not 60.
+MONITORING_TIME_SCALE = 20
+FEATURES = ("sepal_length", "sepal_width", "petal_length", "petal_width")
+
+
+def send_traffic(emulator_url: str, endpoint: str, petal_shift: float) -> tuple[datetime, datetime]:
+    """One request per second row of the training data (petal_length shifted); return the window holding them."""
+    with (REPO / "include/data/iris.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))[::2]
+    runtime = clients(emulator_url)["sagemaker-runtime"]
+    start = datetime.now(timezone.utc).replace(microsecond=0)
+    for row in rows:
+        values = [float(row[f]) + (petal_shift if f == "petal_length" else 0.0) for f in FEATURES]
+        runtime.invoke_endpoint(EndpointName=endpoint, Body=",".join(f"{v:g}" for v in values),
+                                ContentType="text/csv")
+    end = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(seconds=1)
+    print(f"sent           {len(rows)} requests, petal_length {petal_shift:+g} cm, {start:%H:%M:%S}..{end:%H:%M:%S}")
+    time.sleep(1.1)  # the next window starts in a later second
+    return start, end
+
+
+def wait_for_capture(emulator_url: str, pipeline, end: datetime, attempts: int = 60) -> None:
+    """Captured requests are written on a timer: wait (bounded) until one written at or after ``end`` is there."""
+    s3 = clients(emulator_url)["s3"]
+    bucket, _, prefix = pipeline.endpoint.data_capture.destination_s3_uri.removeprefix("s3://").partition("/")
+    for _ in range(attempts):
+        listed = s3.list_objects_v2(Bucket=bucket, Prefix=f"{prefix}/{pipeline.endpoint.name}/").get("Contents", [])
+        if any(item["LastModified"] >= end for item in listed):
+            return
+        time.sleep(0.5)
+
+
+def show_check(emulator_url: str, pipeline, start: datetime, end: datetime, report_path: Path) -> None:
+    """The check's violations and drift report, read from S3 where the monitoring DAG wrote them."""
+    from sagemaker_ops.monitoring import s3_join, split_s3_uri, window_id
+
+    s3, monitoring, endpoint = clients(emulator_url)["s3"], pipeline.monitoring, pipeline.endpoint.name
+    window = window_id(start, end)
+    bucket, key = split_s3_uri(s3_join(monitoring.check.output_s3_uri, endpoint, window, "constraint_violations.json"))
+    violations = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())["violations"]
+    for violation in violations or [{"feature_name": "-", "constraint_check_type": "no violations",
+                                     "description": ""}]:
+        print(f"violation      {violation['feature_name']}: {violation['constraint_check_type']} "
+              f"{violation['description']}".rstrip())
+    bucket, key = split_s3_uri(s3_join(monitoring.report_s3_uri, endpoint, window, "drift_report.html"))
+    report_path.write_bytes(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    print(f"drift report   s3://{bucket}/{key}\n               saved as {report_path.relative_to(REPO)}")
+
+
+def demo_monitoring(emulator_url: str, env: dict[str, str], dag_log: Path) -> int:
+    """Release iris-tree, then check a window of normal traffic (passes) and one of shifted traffic (fails)."""
+    from sagemaker_ops.pipeline_config import load_pipeline
+
+    pipeline = load_pipeline(MONITORING_PIPELINE)
+    print(f"running `airflow dags test {pipeline.dag_id}` (baseline and monitoring schedule included)", flush=True)
+    if run_dag_test(pipeline.dag_id, env, dag_log) != 0:
+        return 1
+    for label, shift, expected in (("normal", 0.0, 0), ("shifted", 3.0, 1)):
+        print(f"\n=== {label} traffic ===")
+        start, end = send_traffic(emulator_url, pipeline.endpoint.name, shift)
+        wait_for_capture(emulator_url, pipeline, end)
+        conf = {"window_start": start.isoformat(), "window_end": end.isoformat()}
+        print(f"running `airflow dags test {MONITORING_DAG}` over that window", flush=True)
+        returncode = run_dag_test(MONITORING_DAG, env, dag_log.with_name(f"monitoring-{label}.log"), conf,
+                                  show_failure=not expected)
+        if bool(returncode) != bool(expected):
+            print(f"unexpected: the monitoring run exited {returncode}; see {dag_log.parent}", file=sys.stderr)
+            return 1
+        if expected:
+            print(f"the run failed as it should: policy {pipeline.monitoring.check.policy} and drifted data")
+        show_check(emulator_url, pipeline, start, end, REPO / ".airflow" / f"drift-report-{label}.html")
+    return 0
 
 
 def main() -> int:
@@ -149,7 +234,8 @@ def main() -> int:
     target = parser.add_mutually_exclusive_group()
     target.add_argument("--pipeline", type=Path, default=REPO / "include/pipelines/iris.yaml",
                         help="run the release DAG of this pipeline file (default: iris)")
-    target.add_argument("--dag", choices=[AB_TEST_DAG], help="run this DAG instead of a release DAG")
+    target.add_argument("--dag", choices=[AB_TEST_DAG, MONITORING_DAG],
+                        help="run this DAG instead of a release DAG (model_monitoring: after releasing iris-tree)")
     args = parser.parse_args()
 
     from sagemaker_ops.pipeline_config import load_pipeline
@@ -158,20 +244,23 @@ def main() -> int:
     dag_id = args.dag or pipeline.dag_id
     log_path = REPO / ".airflow" / "emulator.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    with EmulatorProcess(choose_port(), log=log_path) as emulator:
+    time_scale = MONITORING_TIME_SCALE if args.dag == MONITORING_DAG else 1.0
+    with EmulatorProcess(choose_port(), log=log_path, time_scale=time_scale) as emulator:
         print(f"emulator running at {emulator.url} (log: {log_path.relative_to(REPO)})")
         env = airflow_env(emulator.url)
         migrate(env)
         dag_log = REPO / ".airflow" / "dags-test.log"
-        print(f"running `airflow dags test {dag_id}` (full log: {dag_log.relative_to(REPO)})", flush=True)
-        returncode = run_dag_test(dag_id, env, dag_log)
-        if returncode != 0:
-            print(f"\nthe DAG {dag_id} failed (exit code {returncode}); see {dag_log} and {log_path}",
-                  file=sys.stderr)
-            return returncode
-        if pipeline is None:
-            show_ab_test(emulator.url, AB_TEST_ENDPOINT)
+        if args.dag == MONITORING_DAG:
+            returncode = demo_monitoring(emulator.url, env, dag_log)
         else:
+            print(f"running `airflow dags test {dag_id}` (full log: {dag_log.relative_to(REPO)})", flush=True)
+            returncode = run_dag_test(dag_id, env, dag_log)
+        if returncode != 0:
+            print(f"\nthe demo failed (exit code {returncode}); see {dag_log.parent} and {log_path}", file=sys.stderr)
+            return returncode
+        if args.dag == AB_TEST_DAG:
+            show_ab_test(emulator.url, AB_TEST_ENDPOINT)
+        elif pipeline is not None:
             show_endpoint(emulator.url, pipeline)
     print("\nemulator stopped; demo finished")
     return 0

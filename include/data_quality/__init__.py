@@ -4,9 +4,12 @@ No Airflow or AWS imports: the emulator's processing jobs and the Airflow operat
 """
 
 from .api import BaselineResult, CheckResult, run_check, suggest_baseline
+from .checks import category_counts, feature_cdf, statistics_distance
 from .cli import main
-from .errors import DataQualityError
+from .constraints import feature_config
+from .errors import DataQualityError, NoDataError
 from .files import read_constraints, read_statistics
 
-__all__ = ["BaselineResult", "CheckResult", "DataQualityError", "main", "read_constraints", "read_statistics",
-           "run_check", "suggest_baseline"]
+__all__ = ["BaselineResult", "CheckResult", "DataQualityError", "NoDataError", "category_counts", "feature_cdf",
+           "feature_config", "main", "read_constraints", "read_statistics", "run_check", "statistics_distance",
+           "suggest_baseline"]

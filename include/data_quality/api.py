@@ -14,7 +14,7 @@ from pathlib import Path
 from . import checks, files, metrics
 from .capture import CaptureReader
 from .constraints import CATEGORICAL_DRIFT_METHODS, constraints_document
-from .errors import DataQualityError
+from .errors import DataQualityError, NoDataError
 from .profile import DatasetProfile
 from .sources import DatasetFormat, csv_column_names, iter_batches, parse_dataset_format, source_files
 from .statistics import statistics_document
@@ -100,7 +100,7 @@ def _as_document(value, reader) -> dict:
 def _files(source) -> list[Path]:
     paths = source_files(source)
     if not paths:
-        raise DataQualityError(f"Job inputs had no data: dataset_source {str(source)!r} holds no files")
+        raise NoDataError(f"Job inputs had no data: dataset_source {str(source)!r} holds no files")
     return paths
 
 
@@ -115,10 +115,10 @@ def _require_rows(profile: DatasetProfile, capture: CaptureReader | None, source
             f"None of the {stats.unparseable} captured record(s) under {str(source)!r} could be read; "
             f"first: {stats.samples[0]}")
     if stats.outside_window:
-        raise DataQualityError(
+        raise NoDataError(
             f"No captured data in the analysis window: all {stats.outside_window} record(s) under "
             f"{str(source)!r} have an inferenceTime outside [start_time, end_time)")
-    raise DataQualityError(f"Job inputs had no data: no captured records under {str(source)!r}")
+    raise NoDataError(f"Job inputs had no data: no captured records under {str(source)!r}")
 
 
 def _profile(paths: list[Path], fmt: DatasetFormat, names: list[str] | None = None,

@@ -130,18 +130,45 @@ def drift_distance(stats: dict, column: ColumnProfile, config: dict) -> float | 
         method = distribution.get("categorical_drift_method", "LInfinity")
         if method != "LInfinity":
             log.warning("categorical_drift_method %s is not implemented; comparing %s with LInfinity", method, stats["name"])
-        buckets = stats["string_statistics"].get("distribution", {}).get("categorical", {}).get("buckets", [])
-        baseline = {bucket["value"]: float(bucket["count"]) for bucket in buckets}
+        baseline = category_counts(stats)
         n = float(stats["string_statistics"]["common"].get("num_present") or sum(baseline.values()))
         return categorical_distance(baseline, n, column.value_counts, column.present, robust)
     numbers = stats.get("numerical_statistics")
     if not numbers or not column.count:
         return None
-    levels = numbers.get("distribution", {}).get("kll", {}).get("sketch", {}).get("data") or []
-    baseline_cdf = kll.WeightedCdf(levels)
+    baseline_cdf = feature_cdf(stats)
     if not baseline_cdf.n:
         return None
     return numerical_distance(baseline_cdf, kll.WeightedCdf(kll.sketch_levels(column.sketch())), robust)
+
+
+def statistics_distance(baseline: dict, current: dict, config: dict) -> float | None:
+    """The drift distance between one feature of two statistics.json files (a report comparing runs).
+
+    Same arithmetic as the check; the check itself uses the current window's full value counts and
+    sketch, so a category beyond the 120 buckets a file keeps can make the two differ slightly."""
+    robust = str(config["distribution_constraints"].get("comparison_method", "Robust")).lower() in (
+        "robust", "linf_robust")
+    if _is_string(baseline) and _is_string(current):
+        first, second = category_counts(baseline), category_counts(current)
+        if not first or not second:
+            return None
+        return categorical_distance(first, sum(first.values()), second, sum(second.values()), robust)
+    if "numerical_statistics" in baseline and "numerical_statistics" in current:
+        first, second = feature_cdf(baseline), feature_cdf(current)
+        return numerical_distance(first, second, robust) if first.n and second.n else None
+    return None
+
+
+def feature_cdf(stats: dict) -> kll.WeightedCdf:
+    """A numeric feature's distribution, rebuilt from its KLL sketch (level i items weigh 2^i)."""
+    numbers = stats.get("numerical_statistics") or {}
+    return kll.WeightedCdf(numbers.get("distribution", {}).get("kll", {}).get("sketch", {}).get("data") or [])
+
+
+def category_counts(stats: dict) -> dict[str, float]:
+    buckets = (stats.get("string_statistics") or {}).get("distribution", {}).get("categorical", {}).get("buckets") or []
+    return {str(bucket["value"]): float(bucket["count"]) for bucket in buckets}
 
 
 def numerical_distance(first: kll.WeightedCdf, second: kll.WeightedCdf, robust: bool) -> float:

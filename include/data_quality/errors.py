@@ -7,3 +7,9 @@ class DataQualityError(ValueError):
     The container entry point writes the message to the failure file, which AWS shows as the
     processing job's FailureReason.
     """
+
+
+class NoDataError(DataQualityError):
+    """Nothing to analyse: no files, or no captured record in the analysis window.
+
+    Not bad data: a caller checking a quiet endpoint may treat it as "nothing to check"."""

@@ -16,11 +16,15 @@ real-time inference, each validated here against AWS's rules before any AWS call
 * ``endpoint.variants[].serverless: {memory_size_mb, max_concurrency}`` instead of instances;
 * ``endpoint.data_capture`` and ``endpoint.async_inference``;
 * ``smoke_tests: [...]`` (or one ``smoke_test``), each naming ``target_model``,
-  ``target_container_hostname`` or ``target_variant``, or ``async: true``.
+  ``target_container_hostname`` or ``target_variant``, or ``async: true``;
+* ``monitoring: {baseline, schedule, check, report_s3_uri}``: Model Monitor data quality over the
+  endpoint's captured requests (needs ``endpoint.data_capture`` with ``input``); see
+  ``include/pipelines/iris-tree.yaml``.
 """
 
 from __future__ import annotations
 
+import csv
 import os
 import re
 from collections.abc import Mapping
@@ -55,6 +59,7 @@ INFERENCE_MODES = ("Serial", "Direct")
 CAPTURE_MODES = {"input": "Input", "output": "Output"}
 
 _MISSING = object()
+_S3_URI = {"pattern": S3_URI_PATTERN, "expectation": "an S3 URI like s3://bucket/prefix"}
 
 
 class PipelineConfigError(ValueError):
@@ -250,6 +255,51 @@ class SmokeTestConfig:
 
 
 @dataclass(frozen=True)
+class BaselineConfig:
+    """The data-quality baseline: the training data (minus e.g. the label), profiled locally or by a processing job."""
+
+    dataset: Path
+    format: str  # csv | json | parquet
+    header: bool
+    exclude_columns: tuple[str, ...]
+    mode: str  # local | processing
+    output_s3_uri: str
+
+
+@dataclass(frozen=True)
+class MonitoringScheduleConfig:
+    """The SageMaker monitoring schedule (and its data-quality job definition)."""
+
+    name: str
+    cron: str
+    max_runtime_seconds: int
+    instance_type: str
+    output_s3_uri: str
+    publish_metrics: bool
+    data_analysis_start_time: str | None = None  # only with cron NOW
+    data_analysis_end_time: str | None = None
+
+
+@dataclass(frozen=True)
+class DataQualityCheckConfig:
+    """The monitoring DAG's own check of the last window of captured requests."""
+
+    window_minutes: int
+    policy: str  # fail | warn | ignore
+    mode: str  # local | processing
+    publish_metrics: bool
+    output_s3_uri: str
+
+
+@dataclass(frozen=True)
+class MonitoringConfig:
+    baseline: BaselineConfig
+    schedule: MonitoringScheduleConfig
+    check: DataQualityCheckConfig
+    report_s3_uri: str
+
+
+@dataclass(frozen=True)
 class PipelineConfig:
     path: Path
     name: str
@@ -264,6 +314,7 @@ class PipelineConfig:
     artifacts: ArtifactsConfig
     endpoint: EndpointConfig
     smoke_tests: tuple[SmokeTestConfig, ...]
+    monitoring: MonitoringConfig | None = None
 
     @property
     def smoke_test(self) -> SmokeTestConfig:
@@ -355,7 +406,7 @@ class _Checker:
             top,
             "",
             {"name", "description", "owner", "tags", "schedule", "retries", "retry_delay_seconds",
-             "resource_tags", "model", "artifacts", "endpoint", "smoke_test", "smoke_tests"},
+             "resource_tags", "model", "artifacts", "endpoint", "smoke_test", "smoke_tests", "monitoring"},
         )
         name = self.string(top, "", "name", pattern=PIPELINE_NAME_PATTERN, max_length=PIPELINE_NAME_MAX_LENGTH,
                            expectation="lowercase letters, digits and single hyphens")
@@ -375,6 +426,8 @@ class _Checker:
             endpoint=self.section(top, "endpoint", lambda data: self.endpoint(data, name, artifacts.bucket)),
             smoke_tests=self.smoke_tests(top),
         )
+        if top.get("monitoring") is not None:
+            config["monitoring"] = self.monitoring(top["monitoring"], config["endpoint"], artifacts.bucket)
         if None not in (config["model"], config["endpoint"], config["smoke_tests"]):
             self.hosting_rules(config["model"], config["endpoint"])
             for field_path, test in zip(self.smoke_test_paths, config["smoke_tests"], strict=True):
@@ -609,6 +662,141 @@ class _Checker:
                 data, path, "max_concurrent_invocations_per_instance", minimum=1,
                 maximum=MAX_ASYNC_CONCURRENCY_PER_INSTANCE, default=None),
         )
+
+    # -- monitoring ---------------------------------------------------------------------------------
+
+    def monitoring(self, value: Any, endpoint: EndpointConfig | None, bucket: str | None) -> MonitoringConfig | None:
+        """Model Monitor data quality: checked here so that a bad schedule fails the parse, not the release."""
+        path = "monitoring"
+        data = self.mapping(value, path)
+        self.no_unknown_keys(data, path, {"baseline", "schedule", "check", "report_s3_uri"})
+        if endpoint is not None:
+            capture = endpoint.data_capture
+            if capture is None or not capture.enabled:
+                self.fail(path, "needs endpoint.data_capture (enabled): Model Monitor checks the captured requests")
+            elif "input" not in capture.capture:
+                self.fail(path, "needs endpoint.data_capture.capture to include input (the requests are what "
+                                "the data-quality check reads)", list(capture.capture))
+        endpoint_name = endpoint.name if endpoint is not None else "endpoint"
+        base = f"s3://{bucket}/monitoring"
+        baseline = None
+        if not isinstance(data.get("baseline"), Mapping):
+            self.fail(f"{path}.baseline", "is required (a mapping: dataset, format, header, exclude_columns, mode)",
+                      data.get("baseline"))
+        else:
+            baseline = self.baseline(dict(data["baseline"]), f"{base}/{endpoint_name}/baseline")
+        schedule = self.monitoring_schedule(data.get("schedule"), endpoint_name, f"{base}/schedules")
+        check = self.check(data.get("check"), f"{base}/checks")
+        report = self.string(data, path, "report_s3_uri", default=f"{base}/drift-reports", **_S3_URI)
+        if None in (baseline, schedule, check, report):
+            return None
+        return MonitoringConfig(baseline=baseline, schedule=schedule, check=check, report_s3_uri=report.rstrip("/"))
+
+    def baseline(self, data: dict, default_output: str) -> BaselineConfig | None:
+        from sagemaker_ops.monitoring import DATASET_FORMATS
+
+        path = "monitoring.baseline"
+        self.no_unknown_keys(data, path, {"dataset", "format", "header", "exclude_columns", "mode", "output_s3_uri"})
+        dataset = self.file(data, path, "dataset")
+        file_format = self.choice(data, path, "format", DATASET_FORMATS, default="csv")
+        header = self.boolean(data, path, "header", default=True)
+        exclude = self.string_list(data, path, "exclude_columns")
+        if dataset is not None and file_format == "csv":
+            self.csv_columns(dataset, header, exclude, f"{path}.exclude_columns")
+        config = dict(
+            dataset=dataset, format=file_format, header=header, exclude_columns=tuple(exclude),
+            mode=self.choice(data, path, "mode", ("local", "processing"), default="local"),
+            output_s3_uri=self.string(data, path, "output_s3_uri", default=default_output, **_S3_URI),
+        )
+        if None in config.values():
+            return None
+        config["output_s3_uri"] = config["output_s3_uri"].rstrip("/")
+        return BaselineConfig(**config)
+
+    def csv_columns(self, dataset: Path, header: bool, exclude: list[str], field_path: str) -> None:
+        """Excluded columns must exist: named by the header line, else ``_c0``, ``_c1``, ..."""
+        with dataset.open(newline="", encoding="utf-8") as handle:
+            first = next(csv.reader(handle), [])
+        columns = first if header else [f"_c{index}" for index in range(len(first))]
+        unknown = [name for name in exclude if name not in columns]
+        if unknown:
+            self.fail(field_path, f"must name columns of {dataset.name} ({', '.join(columns)})", unknown)
+
+    def monitoring_schedule(self, value: Any, endpoint_name: str, default_output: str) -> MonitoringScheduleConfig | None:
+        from sagemaker_ops.monitoring import MonitoringSpecError, check_analysis_offsets, parse_schedule_expression
+
+        path = "monitoring.schedule"
+        data = self.mapping(value, path)
+        self.no_unknown_keys(data, path, {"name", "cron", "max_runtime_seconds", "instance_type", "output_s3_uri",
+                                          "publish_metrics", "data_analysis_start_time", "data_analysis_end_time"})
+        default_name = f"{endpoint_name[:63 - len('-data-quality')].rstrip('-')}-data-quality"
+        name = self.string(data, path, "name", default=default_name, pattern=SAGEMAKER_NAME_PATTERN, max_length=63,
+                           expectation="a SageMaker monitoring schedule name")
+        cron = self.string(data, path, "cron", default="cron(0 * ? * * *)", expectation="a schedule expression")
+        expression = None
+        try:
+            expression = parse_schedule_expression(cron, f"{path}.cron") if cron else None
+        except MonitoringSpecError as error:
+            self.errors.append(f"{self.shown_path}: {error}")
+        start = data.get("data_analysis_start_time")
+        end = data.get("data_analysis_end_time")
+        if expression is not None and expression.one_time:
+            try:
+                check_analysis_offsets(start, end, path)
+            except MonitoringSpecError as error:
+                self.errors.append(f"{self.shown_path}: {error}")
+        elif start is not None or end is not None:
+            self.fail(f"{path}.data_analysis_start_time", "and data_analysis_end_time are only for cron NOW "
+                                                          "(a recurring schedule looks at the hour before each run)")
+        max_runtime = self.max_runtime(data.get("max_runtime_seconds", _MISSING), expression, path)
+        config = dict(
+            name=name, cron=cron, max_runtime_seconds=max_runtime,
+            instance_type=self.monitoring_instance_type(data, path),
+            output_s3_uri=self.string(data, path, "output_s3_uri", default=default_output, **_S3_URI),
+            publish_metrics=self.boolean(data, path, "publish_metrics", default=True),
+        )
+        if None in config.values() or expression is None:
+            return None
+        config["output_s3_uri"] = config["output_s3_uri"].rstrip("/")
+        return MonitoringScheduleConfig(**config, data_analysis_start_time=start, data_analysis_end_time=end)
+
+    def max_runtime(self, value: Any, expression: Any, path: str) -> int | None:
+        """At most the schedule's period ("cannot exceed the frequency of the job"): 3600 s when hourly."""
+        limit = expression.max_runtime_seconds if expression else 3600
+        if value is _MISSING:
+            return min(3600, limit)
+        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= limit:
+            why = f" (a monitoring job may not run longer than its schedule's period, {expression.expression})" \
+                if expression and value is not None and isinstance(value, int) and value > limit else ""
+            self.fail(f"{path}.max_runtime_seconds", f"must be an integer from 1 to {limit}{why}", value)
+            return None
+        return value
+
+    def monitoring_instance_type(self, data: dict, path: str) -> str | None:
+        from sagemaker_emulator.catalog import CATALOG_FILE, catalog  # a JSON file: cheap
+
+        value = self.string(data, path, "instance_type", default="ml.m5.xlarge", pattern=INSTANCE_TYPE_PATTERN,
+                            expectation="an ml.* instance type like ml.m5.xlarge")
+        if value is not None and value not in catalog().types:
+            self.fail(f"{path}.instance_type", f"must be an instance type of the catalog {CATALOG_FILE.name}", value)
+            return None
+        return value
+
+    def check(self, value: Any, default_output: str) -> DataQualityCheckConfig | None:
+        path = "monitoring.check"
+        data = self.mapping(value, path)
+        self.no_unknown_keys(data, path, {"window_minutes", "policy", "mode", "publish_metrics", "output_s3_uri"})
+        config = dict(
+            window_minutes=self.integer(data, path, "window_minutes", minimum=1, maximum=24 * 60, default=60),
+            policy=self.choice(data, path, "policy", ("fail", "warn", "ignore"), default="fail"),
+            mode=self.choice(data, path, "mode", ("local", "processing"), default="local"),
+            publish_metrics=self.boolean(data, path, "publish_metrics", default=True),
+            output_s3_uri=self.string(data, path, "output_s3_uri", default=default_output, **_S3_URI),
+        )
+        if None in config.values():
+            return None
+        config["output_s3_uri"] = config["output_s3_uri"].rstrip("/")
+        return DataQualityCheckConfig(**config)
 
     def smoke_tests(self, top: dict) -> tuple[SmokeTestConfig, ...] | None:
         """``smoke_test`` (one mapping) or ``smoke_tests`` (a list); remembers each one's field path."""

@@ -100,6 +100,7 @@ def test_data_capture_becomes_the_aws_config_with_defaults(tmp_path):
         "CaptureContentTypeHeader": {"CsvContentTypes": ["text/csv"], "JsonContentTypes": ["application/json"]},
     }
     data["endpoint"]["data_capture"] = {"sampling_percentage": 20, "capture": ["output"]}
+    data.pop("monitoring")  # monitoring checks the captured requests: it needs input capture
     data["artifacts"]["bucket"] = "my-bucket"
     capture = load(tmp_path, data).endpoint.data_capture.to_aws()
     assert capture["DestinationS3Uri"] == "s3://my-bucket/data-capture"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Callable, Iterable
 
 from sagemaker_emulator.sagemaker.monitoring import Execution, Monitoring, MonitoringSchedule
@@ -74,4 +74,6 @@ class MonitoringScheduler:
 
     def fire_now(self, monitoring: Monitoring, name: str) -> Execution:
         schedule = monitoring.get_schedule(name)
-        return monitoring.start_execution(schedule, datetime.now(timezone.utc))
+        # Whole seconds, as the window's ISO bounds are: rounding up keeps this second's records in it.
+        now = datetime.now(timezone.utc)
+        return monitoring.start_execution(schedule, now.replace(microsecond=0) + timedelta(seconds=1))

@@ -11,6 +11,10 @@ Requests: ``text/csv`` (one row of four measurements per line, an optional heade
 ``application/json`` (a list of rows, or ``{"instances": [...]}``; a row is a list of four
 numbers or an object keyed by feature name). Answers: a JSON list of species names, or CSV
 with one name per line.
+
+An object row that lacks a feature (an upstream system dropped the field) is still answered: the
+feature's training median stands in for it. The request is captured as sent, so data-quality
+monitoring sees the missing column (and the drift the stand-in hides).
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ import numpy as np
 FEATURES = ("sepal_length", "sepal_width", "petal_length", "petal_width")
 JSON_TYPES = ("application/json", "*/*", "")
 CSV_TYPE = "text/csv"
+# Medians of include/data/iris.csv, the training data (pandas: read_csv(...).median()).
+TRAINING_MEDIANS = {"sepal_length": 5.8, "sepal_width": 3.0, "petal_length": 4.35, "petal_width": 1.3}
 
 
 def model_fn(model_dir):
@@ -80,7 +86,14 @@ def _json_rows(document):
         raise ValueError('JSON must be a list of rows or {"instances": [rows]}.')
     if document and not isinstance(document[0], list | dict):
         document = [document]  # a single row
-    return [[row[name] for name in FEATURES] if isinstance(row, dict) else row for row in document]
+    return [_object_row(row) if isinstance(row, dict) else row for row in document]
+
+
+def _object_row(row):
+    """An object keyed by feature name; an absent (or null) feature takes its training median."""
+    if not any(row.get(name) is not None for name in FEATURES):
+        raise ValueError(f"A row object needs at least one of {', '.join(FEATURES)}; got keys {sorted(row)}.")
+    return [TRAINING_MEDIANS[name] if row.get(name) is None else row[name] for name in FEATURES]
 
 
 def _is_number(text):
