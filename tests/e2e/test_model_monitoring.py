@@ -53,7 +53,10 @@ def iris_rows() -> list[dict[str, float]]:
 def send(emulator, bodies: list[str], content_type: str) -> tuple[datetime, datetime]:
     """Invoke the endpoint once per body; return the window [start, end) that holds their capture."""
     runtime = emulator.client("sagemaker-runtime")
-    start = datetime.now(timezone.utc).replace(microsecond=0)
+    # Start on a fresh whole second (the windows' resolution), so no earlier request shares it.
+    now = datetime.now(timezone.utc)
+    time.sleep(1 - now.microsecond / 1e6)
+    start = now.replace(microsecond=0) + timedelta(seconds=1)
     for body in bodies:
         answer = json.loads(runtime.invoke_endpoint(EndpointName=ENDPOINT, Body=body, ContentType=content_type,
                                                     Accept="application/json")["Body"].read())
