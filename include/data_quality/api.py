@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 import os
+import pickle
+import subprocess
+import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from multiprocessing import get_context
 from pathlib import Path
 
 from . import checks, files, metrics
@@ -193,14 +194,22 @@ def _known_columns(paths: list[Path], fmt: DatasetFormat) -> list[str] | None:
 
 
 def _profile_column_split(paths: list[Path], fmt: DatasetFormat, columns: list[str]) -> DatasetProfile:
-    """Each half of the columns in its own spawned process; KLL sketches travel serialized.
-
-    Both halves run in workers (not one here) so that their allocator tuning stays out of the
-    caller's process, which may be an Airflow worker.
-    """
+    """Each half of the columns in its own worker process (data_quality.worker); KLL sketches travel
+    serialized. Both halves run in workers so their allocator tuning stays out of the caller's process,
+    which may be an Airflow worker."""
     halves = [columns[i::WORKERS] for i in range(WORKERS)]
-    with ProcessPoolExecutor(max_workers=WORKERS, mp_context=get_context("spawn"), initializer=_tune_worker) as pool:
-        results = [future.result() for future in [pool.submit(profile_columns, paths, fmt, half) for half in halves]]
+    workers = [subprocess.Popen([sys.executable, "-m", "data_quality.worker"], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE) for _ in halves]
+    try:
+        for worker, half in zip(workers, halves):
+            pickle.dump((paths, fmt, half), worker.stdin)
+            worker.stdin.close()
+        results = [_worker_result(worker) for worker in workers]
+    finally:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.kill()
+                worker.wait()
     profile = results[0]
     for other in results[1:]:
         profile.merge_columns(other)
@@ -208,17 +217,13 @@ def _profile_column_split(paths: list[Path], fmt: DatasetFormat, columns: list[s
     return profile
 
 
-def _tune_worker() -> None:
-    """Keep freed batch buffers in the process: measured on 2 CPUs, two workers that return every
-    1 MB batch buffer to the kernel spend a third of their time in page faults and contend."""
-    import ctypes
-
-    import pyarrow as pa
-
-    pa.set_memory_pool(pa.system_memory_pool())
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt(-3, 64 << 20)  # M_MMAP_THRESHOLD: batch-sized blocks come from the heap
-        libc.mallopt(-1, 128 << 20)  # M_TRIM_THRESHOLD: and stay there between batches
-    except (OSError, AttributeError):
-        pass  # not glibc: default behaviour, just slower
+def _worker_result(worker: subprocess.Popen) -> DatasetProfile:
+    payload = worker.stdout.read()
+    code = worker.wait()
+    if code != 0 or not payload:
+        raise RuntimeError(f"a profiling worker (python -m data_quality.worker) exited with code {code}; "
+                           "its error is above in stderr")
+    status, value = pickle.loads(payload)
+    if status == "error":
+        raise value
+    return value

@@ -236,6 +236,23 @@ def test_two_processes_split_the_columns_and_agree_with_one(tmp_path, monkeypatc
             assert two == one
 
 
+def test_a_script_without_a_main_guard_can_profile_in_two_processes(tmp_path):
+    """The workers are plain subprocesses: nothing re-imports the caller's __main__ (a spawn pool would)."""
+    import subprocess
+    import sys
+
+    pq.write_table(pa.table({"a": np.arange(5_000.0), "b": np.arange(5_000) % 7}), tmp_path / "t.parquet")
+    script = tmp_path / "profile_it.py"
+    script.write_text(
+        "import data_quality.api as api\n"
+        "api.PARALLEL_MIN_BYTES = 0\n"
+        f"result = api.suggest_baseline({str(tmp_path / 't.parquet')!r}, {{'parquet': {{}}}}, {str(tmp_path / 'out')!r})\n"
+        "print(result.statistics['dataset']['item_count'])\n")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "5000"
+
+
 def test_the_sdk_readers_parse_our_files(golden_result, tmp_path, monkeypatch):
     """The SageMaker SDK's Statistics/Constraints round-trip our files through (moto's) S3."""
     import boto3
