@@ -290,7 +290,45 @@ class _ModelMonitorOperator(AwsBaseOperator[SageMakerOpsHook]):
         return job["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["S3Uri"]
 
 
-class CreateDataQualityBaselineOperator(_ModelMonitorOperator):
+class _AnalyzerJobOperator(_ModelMonitorOperator):
+    """An operator that runs the analyzer locally (``mode="local"``) or as a processing job (``"processing"``).
+
+    :param mode: ``local`` (in the task) or ``processing`` (a SageMaker processing job).
+    :param role_arn: the processing job's execution role (processing mode).
+    :param instance_type: the processing job's instance type.
+    :param max_runtime_seconds: the processing job's StoppingCondition.
+    :param image_uri: the analyzer image; default: the region's ``sagemaker-model-monitor-analyzer``.
+    :param waiter_delay: seconds between status checks of the job.
+    :param waiter_max_attempts: status checks before giving up.
+    :param deferrable: wait for the job in the triggerer.
+    """
+
+    def __init__(
+        self,
+        *,
+        mode: str = "local",
+        role_arn: str | None = None,
+        instance_type: str = "ml.m5.xlarge",
+        max_runtime_seconds: int = 3600,
+        image_uri: str | None = None,
+        waiter_delay: int = 30,
+        waiter_max_attempts: int = 120,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("multiple_outputs", True)
+        super().__init__(**kwargs)
+        self.mode = mode
+        self.role_arn = role_arn
+        self.instance_type = instance_type
+        self.max_runtime_seconds = max_runtime_seconds
+        self.image_uri = image_uri
+        self.waiter_delay = waiter_delay
+        self.waiter_max_attempts = waiter_max_attempts
+        self.deferrable = deferrable
+
+
+class CreateDataQualityBaselineOperator(_AnalyzerJobOperator):
     """
     Profile a training dataset as a Model Monitor data-quality baseline: ``statistics.json`` and
     ``constraints.json`` in S3.
@@ -336,33 +374,16 @@ class CreateDataQualityBaselineOperator(_ModelMonitorOperator):
         dataset_format: str = "csv",
         header: bool = True,
         exclude_columns: Sequence[str] = (),
-        mode: str = "local",
-        role_arn: str | None = None,
-        instance_type: str = "ml.m5.xlarge",
-        max_runtime_seconds: int = 3600,
-        image_uri: str | None = None,
         job_name_prefix: str = "baseline",
-        waiter_delay: int = 30,
-        waiter_max_attempts: int = 120,
-        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         **kwargs: Any,
     ) -> None:
-        kwargs.setdefault("multiple_outputs", True)
         super().__init__(**kwargs)
         self.dataset = dataset
         self.output_s3_uri = output_s3_uri
         self.dataset_format = dataset_format
         self.header = header
         self.exclude_columns = exclude_columns
-        self.mode = mode
-        self.role_arn = role_arn
-        self.instance_type = instance_type
-        self.max_runtime_seconds = max_runtime_seconds
-        self.image_uri = image_uri
         self.job_name_prefix = job_name_prefix
-        self.waiter_delay = waiter_delay
-        self.waiter_max_attempts = waiter_max_attempts
-        self.deferrable = deferrable
 
     def _validate(self) -> None:
         if not isinstance(self.dataset, str | Path) or not Path(self.dataset).is_file():
@@ -683,7 +704,7 @@ class EnsureMonitoringScheduleOperator(_ModelMonitorOperator):
             self.log.warning("Kept the replaced job definition %s: %s", name, error)
 
 
-class DataQualityCheckOperator(_ModelMonitorOperator):
+class DataQualityCheckOperator(_AnalyzerJobOperator):
     """
     Check one window of an endpoint's captured requests against its baseline, now.
 
@@ -743,19 +764,10 @@ class DataQualityCheckOperator(_ModelMonitorOperator):
         window_start: str | datetime | None = None,
         window_end: str | datetime | None = None,
         policy: str = "fail",
-        mode: str = "local",
         publish_metrics: bool = True,
         schedule_name: str | None = None,
-        role_arn: str | None = None,
-        instance_type: str = "ml.m5.xlarge",
-        max_runtime_seconds: int = 3600,
-        image_uri: str | None = None,
-        waiter_delay: int = 30,
-        waiter_max_attempts: int = 120,
-        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         **kwargs: Any,
     ) -> None:
-        kwargs.setdefault("multiple_outputs", True)
         super().__init__(**kwargs)
         self.endpoint_name = endpoint_name
         self.statistics_s3_uri = statistics_s3_uri
@@ -766,16 +778,8 @@ class DataQualityCheckOperator(_ModelMonitorOperator):
         self.window_start = window_start
         self.window_end = window_end
         self.policy = policy
-        self.mode = mode
         self.publish_metrics = publish_metrics
         self.schedule_name = schedule_name
-        self.role_arn = role_arn
-        self.instance_type = instance_type
-        self.max_runtime_seconds = max_runtime_seconds
-        self.image_uri = image_uri
-        self.waiter_delay = waiter_delay
-        self.waiter_max_attempts = waiter_max_attempts
-        self.deferrable = deferrable
 
     def _validate(self) -> None:
         check_resource_name("endpoint_name", self.endpoint_name)
