@@ -864,8 +864,8 @@ class DataQualityCheckOperator(_AnalyzerJobOperator):
         keys = [key for folder_keys in captured.values() for key in folder_keys]
         with tempfile.TemporaryDirectory(prefix="data-quality-check-") as workdir:
             work = Path(workdir)
-            for key in keys:
-                self._download(f"s3://{bucket}/{key}", work / "capture" / key)
+            for index, key in enumerate(keys):  # numbered, not by key: a key with ".." must not escape workdir
+                self._download(f"s3://{bucket}/{key}", work / "capture" / f"{index:06d}.jsonl")
             statistics = self._download(self.statistics_s3_uri, work / "baseline" / STATISTICS_FILE)
             constraints = self._download(self.constraints_s3_uri, work / "baseline" / CONSTRAINTS_FILE)
             try:
