@@ -1,10 +1,11 @@
-"""Train the English sentiment classifier and lay out a SageMaker model folder.
+"""Train a sentiment classifier (English by default) and lay out a SageMaker model folder.
 
-    python build.py --output OUT [--data include/data/sentiment_en.csv]
+    python build.py --output OUT [--language en|de] [--data include/data/sentiment_<language>.csv]
 
 writes OUT/model.joblib (a scikit-learn Pipeline: TF-IDF over character n-grams, then logistic
 regression), OUT/model_info.json and OUT/code/ (inference.py). Character n-grams within words carry
-the sentiment of a few hundred short reviews better than whole words, most of which occur once. The
+the sentiment of a few hundred short reviews better than whole words, most of which occur once, in
+either language; ``../sentiment_de/build.py`` runs this script with ``--language de``. The
 result is deterministic: the same data and library versions give the same bytes, so the packaged
 model.tar.gz (and its sha256) only changes when the model does.
 """
@@ -25,8 +26,8 @@ from sklearn.model_selection import StratifiedKFold, cross_val_score
 from sklearn.pipeline import Pipeline
 
 HERE = Path(__file__).resolve().parent
-DEFAULT_DATA = HERE.parents[1] / "data" / "sentiment_en.csv"
-LANGUAGE = "en"
+DATA = HERE.parents[1] / "data"
+LANGUAGES = ("en", "de")
 LABELS = ("negative", "positive")
 
 
@@ -66,15 +67,16 @@ def write_model_folder(model: Pipeline, info: dict, output: Path) -> None:
     shutil.copytree(HERE / "code", code_dir, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None, language: str = "en") -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--output", required=True, type=Path, help="folder to write the model into")
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="training CSV")
+    parser.add_argument("--language", choices=LANGUAGES, default=language, help="which shipped dataset to train on")
+    parser.add_argument("--data", type=Path, help="training CSV (default: include/data/sentiment_<language>.csv)")
     args = parser.parse_args(argv)
-    texts, labels = load_dataset(args.data)
+    texts, labels = load_dataset(args.data or DATA / f"sentiment_{args.language}.csv")
     model = new_pipeline().fit(texts, labels)
     info = {
-        "language": LANGUAGE,
+        "language": args.language,
         "classes": [str(label) for label in model.classes_],
         "training_rows": len(texts),
         "training_accuracy": round(float(model.score(texts, labels)), 4),

@@ -1,4 +1,4 @@
-"""Inference handler for the English sentiment classifier (sagemaker-inference-toolkit contract).
+"""Inference handler for the English and German sentiment classifiers (sagemaker-inference-toolkit contract).
 
 Requests, as in the book chapter (``Body=json.dumps("...")``): ``application/json`` holding a
 sentence, a list of sentences, or ``{"inputs": sentence or list}``; or ``text/plain`` with one
