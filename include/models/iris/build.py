@@ -44,9 +44,32 @@ def train(features: np.ndarray, labels: np.ndarray) -> LogisticRegression:
     return model.fit(features, labels)
 
 
-def write_model_folder(model: LogisticRegression, accuracy: float, output: Path) -> None:
+def write_model_folder(artifact, info: dict, output: Path, *, artifact_name: str = "model.joblib",
+                       code: Path = HERE / "code") -> None:
+    """OUT/<artifact_name>, OUT/model_info.json and OUT/code/ (this handler unless told otherwise).
+
+    The other iris models (../iris_tree, ../iris_scaled, ../iris_features) build through this too."""
     output.mkdir(parents=True, exist_ok=True)
-    joblib.dump(model, output / "model.joblib", compress=3)
+    joblib.dump(artifact, output / artifact_name, compress=3)
+    (output / "model_info.json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    code_dir = output / "code"
+    if code_dir.exists():
+        shutil.rmtree(code_dir)
+    shutil.copytree(code, code_dir, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+
+
+def parse_args(description: str, argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--output", required=True, type=Path, help="folder to write the model into")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="training CSV")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(__doc__, argv)
+    features, labels = load_dataset(args.data)
+    model = train(features, labels)
+    accuracy = float(model.score(features, labels))
     info = {
         "features": list(FEATURES),
         "classes": [str(label) for label in model.classes_],
@@ -54,22 +77,7 @@ def write_model_folder(model: LogisticRegression, accuracy: float, output: Path)
         "sklearn_version": sklearn_version,
         "estimator": "LogisticRegression(C=1.0, max_iter=1000, solver='lbfgs')",
     }
-    (output / "model_info.json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    code_dir = output / "code"
-    if code_dir.exists():
-        shutil.rmtree(code_dir)
-    shutil.copytree(HERE / "code", code_dir, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--output", required=True, type=Path, help="folder to write the model into")
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="training CSV")
-    args = parser.parse_args(argv)
-    features, labels = load_dataset(args.data)
-    model = train(features, labels)
-    accuracy = float(model.score(features, labels))
-    write_model_folder(model, accuracy, args.output)
+    write_model_folder(model, info, args.output)
     print(f"trained on {len(labels)} rows, training accuracy {accuracy:.3f}; wrote {args.output}")
 
 
