@@ -469,8 +469,24 @@ class _EndpointWaitingOperator(AwsBaseOperator[SageMakerOpsHook]):
 
     aws_hook_class = SageMakerOpsHook
     endpoint_name: str
-    waiter_delay: int
-    waiter_max_attempts: int
+    # A guard against something else changing the endpoint under us forever.
+    max_steps = 12
+
+    def __init__(
+        self,
+        *,
+        wait_for_completion: bool = True,
+        waiter_delay: int = 30,
+        waiter_max_attempts: int = 120,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("multiple_outputs", True)  # lets downstream tasks use .output["<key>"]
+        super().__init__(**kwargs)
+        self.wait_for_completion = wait_for_completion
+        self.waiter_delay = waiter_delay
+        self.waiter_max_attempts = waiter_max_attempts
+        self.deferrable = deferrable
 
     def execute(self, context: Context) -> dict[str, Any]:
         self._validate()
@@ -574,9 +590,6 @@ class DeployEndpointOperator(_EndpointWaitingOperator):
     template_fields_renderers: ClassVar[dict] = {"update_endpoint_kwargs": "json", "tags": "json"}
     ui_color = "#c8e6c9"
 
-    # A guard against something else changing the endpoint under us forever.
-    max_steps = 12
-
     def __init__(
         self,
         *,
@@ -585,23 +598,14 @@ class DeployEndpointOperator(_EndpointWaitingOperator):
         replace_failed: bool = True,
         update_endpoint_kwargs: dict[str, Any] | None = None,
         tags: dict[str, str] | None = None,
-        wait_for_completion: bool = True,
-        waiter_delay: int = 30,
-        waiter_max_attempts: int = 120,
-        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         **kwargs: Any,
     ) -> None:
-        kwargs.setdefault("multiple_outputs", True)  # lets downstream tasks use .output["<key>"]
         super().__init__(**kwargs)
         self.endpoint_name = endpoint_name
         self.endpoint_config_name = endpoint_config_name
         self.replace_failed = replace_failed
         self.update_endpoint_kwargs = update_endpoint_kwargs
         self.tags = tags
-        self.wait_for_completion = wait_for_completion
-        self.waiter_delay = waiter_delay
-        self.waiter_max_attempts = waiter_max_attempts
-        self.deferrable = deferrable
 
     def _validate(self) -> None:
         check_resource_name("endpoint_name", self.endpoint_name)
@@ -720,8 +724,8 @@ class UpdateVariantWeightsOperator(_EndpointWaitingOperator):
     template_fields_renderers: ClassVar[dict] = {"weights": "json", "instance_counts": "json"}
     ui_color = "#ffe0b2"
 
-    # Weights in one call plus one call per instance count; more steps mean something else is changing it.
-    max_steps = 12
+    # Weights take one call, instance counts one call each; more steps (max_steps) mean something else
+    # is changing the endpoint.
 
     def __init__(
         self,
@@ -729,21 +733,12 @@ class UpdateVariantWeightsOperator(_EndpointWaitingOperator):
         endpoint_name: str,
         weights: dict[str, float] | None = None,
         instance_counts: dict[str, int] | None = None,
-        wait_for_completion: bool = True,
-        waiter_delay: int = 30,
-        waiter_max_attempts: int = 120,
-        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         **kwargs: Any,
     ) -> None:
-        kwargs.setdefault("multiple_outputs", True)  # lets downstream tasks use .output["<key>"]
         super().__init__(**kwargs)
         self.endpoint_name = endpoint_name
         self.weights = weights
         self.instance_counts = instance_counts
-        self.wait_for_completion = wait_for_completion
-        self.waiter_delay = waiter_delay
-        self.waiter_max_attempts = waiter_max_attempts
-        self.deferrable = deferrable
 
     def _validate(self) -> None:
         check_resource_name("endpoint_name", self.endpoint_name)
