@@ -32,8 +32,13 @@ class _UploadArtifactsOperator(AwsBaseOperator[S3Hook]):
 
     aws_hook_class = S3Hook
     ui_color = "#f3e5ab"
-    bucket: str
-    create_bucket: bool
+
+    def __init__(self, *, bucket: str, key_prefix: str = "models", create_bucket: bool = True, **kwargs: Any) -> None:
+        kwargs.setdefault("multiple_outputs", True)  # lets downstream tasks use .output["<key>"]
+        super().__init__(**kwargs)
+        self.bucket = bucket
+        self.key_prefix = key_prefix
+        self.create_bucket = create_bucket
 
     def _check_destination(self, key_prefix: Any) -> None:
         if not isinstance(self.bucket, str) or not self.bucket:
@@ -111,17 +116,10 @@ class PackageModelOperator(_UploadArtifactsOperator):
         self,
         *,
         source_dir: str,
-        bucket: str,
-        key_prefix: str = "models",
-        create_bucket: bool = True,
         **kwargs: Any,
     ) -> None:
-        kwargs.setdefault("multiple_outputs", True)  # lets downstream tasks use .output["<key>"]
         super().__init__(**kwargs)
         self.source_dir = source_dir
-        self.bucket = bucket
-        self.key_prefix = key_prefix
-        self.create_bucket = create_bucket
 
     def execute(self, context: Context) -> dict[str, Any]:
         source_dir = _source_folder("source_dir", self.source_dir)
@@ -179,17 +177,10 @@ class PackageMultiModelOperator(_UploadArtifactsOperator):
         self,
         *,
         models: dict[str, str],
-        bucket: str,
-        key_prefix: str = "models",
-        create_bucket: bool = True,
         **kwargs: Any,
     ) -> None:
-        kwargs.setdefault("multiple_outputs", True)  # lets downstream tasks use .output["<key>"]
         super().__init__(**kwargs)
         self.models = models
-        self.bucket = bucket
-        self.key_prefix = key_prefix
-        self.create_bucket = create_bucket
 
     def execute(self, context: Context) -> dict[str, Any]:
         sources = self._validated_models()
