@@ -14,14 +14,6 @@ REPO = Path(__file__).resolve().parents[2]
 DAGS_FOLDER = REPO / "dags"
 
 
-@pytest.fixture(scope="module")
-def dagbag() -> DagBag:
-    bag = DagBag(dag_folder=str(DAGS_FOLDER))
-    for stat in sorted(bag.dagbag_stats, key=lambda s: s.file):
-        print(f"parse time {stat.file}: {stat.duration.total_seconds():.3f} s ({stat.dag_num} DAGs)")
-    return bag
-
-
 def all_dags(bag: DagBag):
     return sorted(bag.dags.values(), key=lambda dag: dag.dag_id)
 

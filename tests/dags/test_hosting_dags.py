@@ -6,20 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from airflow.dag_processing.dagbag import DagBag
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def dags() -> dict:
-    bag = DagBag(dag_folder=str(REPO / "dags"))
-    assert bag.import_errors == {}
-    return bag.dags
-
-
-def upstream(dag, task_id: str) -> set[str]:
-    return set(dag.get_task(task_id).upstream_task_ids)
+from tests.dags.conftest import upstream
 
 
 def test_multi_model_release_packages_once_and_smoke_tests_each_model(dags):

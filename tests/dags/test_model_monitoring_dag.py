@@ -7,20 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from airflow.dag_processing.dagbag import DagBag
+from tests.dags.conftest import upstream
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def dags() -> dict:
-    bag = DagBag(dag_folder=str(REPO / "dags"))
-    assert bag.import_errors == {}
-    return bag.dags
-
-
-def upstream(dag, task_id: str) -> set[str]:
-    return set(dag.get_task(task_id).upstream_task_ids)
 
 
 def test_monitoring_runs_hourly_and_when_a_monitored_endpoint_is_released(dags):

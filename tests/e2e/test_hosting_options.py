@@ -20,15 +20,6 @@ IRIS_ANSWER = ["setosa", "versicolor", "virginica"]
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(scope="module")
-def dags(emulator, airflow_db):
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=str(REPO / "dags"))
-    assert bag.import_errors == {}
-    return bag.dags
-
-
 def run(dags, dag_id: str, **kwargs):
     dag_run = dags[dag_id].test(**kwargs)
     assert dag_run.state == "success", f"{dag_id} ended {dag_run.state}"

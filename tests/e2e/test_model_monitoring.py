@@ -30,15 +30,6 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def dags(emulator, airflow_db):
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=str(REPO / "dags"))
-    assert bag.import_errors == {}
-    return bag.dags
-
-
-@pytest.fixture(scope="module")
 def released(dags, emulator) -> dict:
     dag_run = dags["release_iris_tree"].test()
     assert dag_run.state == "success", f"release_iris_tree ended {dag_run.state}"

@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def release_iris(emulator, airflow_db):
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=str(REPO / "dags"))
-    assert bag.import_errors == {}
-    return bag.dags["release_iris"]
+def release_iris(dags):
+    return dags["release_iris"]
 
 
 def returned(dag_run, task_id: str):
