@@ -6,9 +6,7 @@ Manual DAG (Trigger, with the Params form). Wiring only: the plan is checked by
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
-from pathlib import Path
 
 # Pre-imported by the DAG processor before it forks the parser (see dags/release.py).
 import airflow.providers.amazon.aws.operators.base_aws  # noqa: F401
@@ -22,10 +20,9 @@ from sagemaker_ops.operators.sagemaker import (
     UpdateVariantWeightsOperator,
 )
 from sagemaker_ops.operators.sagemaker_runtime import TrafficSplitCheckOperator
-from sagemaker_ops.pipeline_config import load_pipelines
+from sagemaker_ops.pipeline_config import load_pipelines, pipelines_dir
 
-PIPELINES_DIR = Path(os.environ.get("SAGEMAKER_OPS_PIPELINES_DIR")
-                     or Path(__file__).resolve().parents[1] / "include" / "pipelines")
+PIPELINES_DIR = pipelines_dir(__file__)  # include/pipelines/, or SAGEMAKER_OPS_PIPELINES_DIR
 CANDIDATES = ab_candidates(load_pipelines(PIPELINES_DIR))
 DEFAULT_CHAMPION, DEFAULT_CHALLENGER = default_pair(CANDIDATES)
 SIGNIFICANCE = 0.001

@@ -7,9 +7,7 @@ come from ``include/pipelines/`` (validated at parse time, as the release DAGs d
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
-from pathlib import Path
 
 # Pre-imported by the DAG processor before it forks the parser (see dags/release.py).
 import airflow.providers.amazon.aws.operators.base_aws  # noqa: F401
@@ -20,10 +18,9 @@ from sagemaker_ops.operators.model_monitor import (
     DriftReportOperator,
     MonitoringExecutionsOperator,
 )
-from sagemaker_ops.pipeline_config import PipelineConfig, load_pipelines
+from sagemaker_ops.pipeline_config import PipelineConfig, load_pipelines, pipelines_dir
 
-PIPELINES_DIR = Path(os.environ.get("SAGEMAKER_OPS_PIPELINES_DIR")
-                     or Path(__file__).resolve().parents[1] / "include" / "pipelines")
+PIPELINES_DIR = pipelines_dir(__file__)  # include/pipelines/, or SAGEMAKER_OPS_PIPELINES_DIR
 MONITORED = [pipeline for pipeline in load_pipelines(PIPELINES_DIR) if pipeline.monitoring is not None]
 HOURLY = CronTriggerTimetable("0 * * * *", timezone="UTC")
 

@@ -15,9 +15,7 @@ the Asset is published, so the ``model_monitoring`` DAG never starts without a b
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
-from pathlib import Path
 
 # The DAG processor imports the `airflow.*` modules a DAG file names once, before it forks the
 # per-file parser ([dag_processor] parsing_pre_import_modules). Naming the provider's base here
@@ -34,11 +32,9 @@ from sagemaker_ops.operators.sagemaker import (
     EnsureModelOperator,
 )
 from sagemaker_ops.operators.sagemaker_runtime import AsyncSmokeTestEndpointOperator, SmokeTestEndpointOperator
-from sagemaker_ops.pipeline_config import PipelineConfig, SmokeTestConfig, display_path, load_pipelines
+from sagemaker_ops.pipeline_config import PipelineConfig, SmokeTestConfig, display_path, load_pipelines, pipelines_dir
 
-# Pipeline files live in include/pipelines/ unless SAGEMAKER_OPS_PIPELINES_DIR names another folder.
-PIPELINES_DIR = Path(os.environ.get("SAGEMAKER_OPS_PIPELINES_DIR")
-                     or Path(__file__).resolve().parents[1] / "include" / "pipelines")
+PIPELINES_DIR = pipelines_dir(__file__)  # include/pipelines/, or SAGEMAKER_OPS_PIPELINES_DIR
 
 
 def release_doc(pipeline: PipelineConfig) -> str:

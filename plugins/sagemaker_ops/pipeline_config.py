@@ -331,6 +331,15 @@ class PipelineConfig:
         return {**self.resource_tags, PIPELINE_TAG_KEY: self.name}
 
 
+PIPELINES_DIR_ENV = "SAGEMAKER_OPS_PIPELINES_DIR"
+
+
+def pipelines_dir(dag_file: str) -> Path:
+    """The pipeline files of a DAG file: ``include/pipelines/`` beside its ``dags/`` folder, unless
+    ``SAGEMAKER_OPS_PIPELINES_DIR`` names another folder."""
+    return Path(os.environ.get(PIPELINES_DIR_ENV) or Path(dag_file).resolve().parents[1] / "include" / "pipelines")
+
+
 def load_pipelines(folder: Path) -> list[PipelineConfig]:
     """Load every ``*.yaml``/``*.yml`` in ``folder`` (sorted); raise one error listing every problem."""
     paths = sorted([*Path(folder).glob("*.yaml"), *Path(folder).glob("*.yml")])
