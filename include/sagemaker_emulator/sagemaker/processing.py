@@ -7,9 +7,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
-from sagemaker_emulator.catalog import CATALOG_FILE, UnknownInstanceType, instance_type
 from sagemaker_emulator.sagemaker.errors import AwsError, ValidationException
 from sagemaker_emulator.sagemaker.models import page_results
+from sagemaker_emulator.sagemaker.variants import require_cataloged
 
 
 class JobStatus:
@@ -90,7 +90,8 @@ class ProcessingJobs:
             raise AwsError("ResourceInUse", "Processing job names must be unique within an AWS account and region, "
                                             f"and a processing job with this name already exists "
                                             f"({self._arn_for('processing-job', name)})")
-        _check_instance_type(params)
+        require_cataloged(params["ProcessingResources"]["ClusterConfig"]["InstanceType"],
+                          "ProcessingResources.ClusterConfig")
         _check_io(params)
         job = ProcessingJob(name=name, arn=self._arn_for("processing-job", name),
                             spec={k: copy.deepcopy(v) for k, v in params.items() if k != "Tags"},
@@ -117,17 +118,6 @@ class ProcessingJobs:
         rows = [j.summary() for j in self.jobs.values() if wanted is None or j.status == wanted]
         page, token = page_results(rows, params, "ProcessingJobName")
         return {"ProcessingJobSummaries": page, **token}
-
-
-def _check_instance_type(params: dict[str, Any]) -> None:
-    name = params["ProcessingResources"]["ClusterConfig"]["InstanceType"]
-    try:
-        instance_type(name)
-    except UnknownInstanceType:
-        raise ValidationException(
-            f"The instance type {name} of ProcessingResources.ClusterConfig is a valid SageMaker instance type but "
-            f"is not in the emulator's instance catalog. Add it to {CATALOG_FILE} with its vCPUs, memory, GPUs "
-            "and hourly price.") from None
 
 
 def _check_io(params: dict[str, Any]) -> None:

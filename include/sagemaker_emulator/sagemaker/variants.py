@@ -27,13 +27,18 @@ def validate_endpoint_config(spec: dict[str, Any], models: dict[str, Any]) -> No
 
 
 def _check_cataloged(variant: dict[str, Any]) -> None:
+    require_cataloged(variant["InstanceType"], f"production variant {variant['VariantName']}")
+
+
+def require_cataloged(name: str, owner: str) -> None:
+    """botocore's enum already refused unknown names; the emulator also needs the type's figures."""
     try:
-        instance_type(variant["InstanceType"])
+        instance_type(name)
     except UnknownInstanceType:
         raise ValidationException(
-            f"The instance type {variant['InstanceType']} of production variant {variant['VariantName']} is a "
-            f"valid SageMaker instance type but is not in the emulator's instance catalog. Add it to "
-            f"{CATALOG_FILE} with its vCPUs, memory, GPUs and hourly price.") from None
+            f"The instance type {name} of {owner} is a valid SageMaker instance type but is not in the "
+            f"emulator's instance catalog. Add it to {CATALOG_FILE} with its vCPUs, memory, GPUs and hourly "
+            "price.") from None
 
 
 def _check_serverless(variant: dict[str, Any], spec: dict[str, Any], variant_count: int, model: Any) -> None:
