@@ -21,7 +21,7 @@ from typing import Any
 from sagemaker_emulator import moto_bridge
 from sagemaker_emulator.config import Settings
 from sagemaker_emulator.runtime.async_queue import parse_s3_location
-from sagemaker_emulator.sagemaker.monitoring import VIOLATIONS_PREFIX
+from sagemaker_emulator.sagemaker.monitoring import COMPLETED_WITH_VIOLATIONS
 from sagemaker_emulator.sagemaker.processing import JobStatus, ProcessingJob
 
 log = logging.getLogger(__name__)
@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 ANALYZER_REPOSITORY = "sagemaker-model-monitor-analyzer"
 LOG_GROUP = "/aws/sagemaker/ProcessingJobs"
 CONTAINER_ROOT = "/opt/ml"
-# Keep the analyzer's numeric libraries from each starting a thread per core: it parallelises itself.
+# The container's environment: what a process needs to start, none of the emulator's own settings or credentials.
 _PASSED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "PYTHONPATH")
 
 
@@ -215,7 +215,7 @@ def _exit_message(job: ProcessingJob, folder: Path) -> str | None:
         if report.exists():
             count = len(json.loads(report.read_text()).get("violations", []))
             if count:
-                return f"{VIOLATIONS_PREFIX}: Job completed successfully with {count} violations."
+                return f"{COMPLETED_WITH_VIOLATIONS}: Job completed successfully with {count} violations."
     return "Completed: Job completed successfully with no violations."
 
 

@@ -24,21 +24,8 @@ DATA_QUALITY = "DataQuality"
 CAPTURE_INDEXES = ["endpointInput", "endpointOutput"]
 CAPTURE_INPUT = "endpoint_input"
 BASELINE_ROOT = "/opt/ml/processing/baseline"
-VIOLATIONS_PREFIX = "CompletedWithViolations"
-
-
-class ExecutionStatus:
-    PENDING = "Pending"
-    IN_PROGRESS = "InProgress"
-    COMPLETED = "Completed"
-    COMPLETED_WITH_VIOLATIONS = "CompletedWithViolations"
-    FAILED = "Failed"
-    STOPPING = "Stopping"
-    STOPPED = "Stopped"
-
-
-def _utc(seconds: float) -> datetime:
-    return datetime.fromtimestamp(seconds, tz=timezone.utc)
+# The execution status a job's ExitMessage announces; the others share their names with job statuses.
+COMPLETED_WITH_VIOLATIONS = "CompletedWithViolations"
 
 
 def _iso(moment: datetime) -> str:
@@ -120,9 +107,9 @@ class Execution:
 
     @property
     def status(self) -> str:
-        if self.job.status == JobStatus.COMPLETED and (self.job.exit_message or "").startswith(VIOLATIONS_PREFIX):
-            return ExecutionStatus.COMPLETED_WITH_VIOLATIONS
-        return self.job.status  # the other job statuses share their names with execution statuses
+        if self.job.status == JobStatus.COMPLETED and (self.job.exit_message or "").startswith(COMPLETED_WITH_VIOLATIONS):
+            return COMPLETED_WITH_VIOLATIONS
+        return self.job.status
 
     def summary(self) -> dict[str, Any]:
         out = {"MonitoringScheduleName": self.schedule_name, "ScheduledTime": self.scheduled_time,

@@ -51,14 +51,6 @@ class Schedule:
             candidate += HOUR
         return candidate
 
-    def last_at_or_before(self, moment: datetime) -> datetime | None:
-        if self.hours is None:
-            return None
-        candidate = moment.astimezone(timezone.utc).replace(minute=0, second=0, microsecond=0)
-        while candidate.hour not in self.hours:
-            candidate -= HOUR
-        return candidate
-
 
 def parse_schedule(expression: str) -> Schedule:
     if expression == NOW:
