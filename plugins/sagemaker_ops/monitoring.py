@@ -164,13 +164,6 @@ def s3_join(uri: str, *parts: str) -> str:
     return "/".join([uri.rstrip("/"), *(part.strip("/") for part in parts if part)])
 
 
-def split_s3_uri(uri: str) -> tuple[str, str]:
-    if not isinstance(uri, str) or not uri.startswith("s3://"):
-        raise MonitoringSpecError(f"expected an s3:// URI, got {uri!r}")
-    bucket, _, key = uri[len("s3://"):].partition("/")
-    return bucket, key
-
-
 # -- baseline datasets ---------------------------------------------------------------------------
 
 

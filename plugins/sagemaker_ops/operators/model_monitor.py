@@ -58,7 +58,6 @@ from sagemaker_ops.monitoring import (
     s3_join,
     schedule_config,
     short_digest,
-    split_s3_uri,
     violation_summary,
     violations_table,
     window_id,
@@ -148,28 +147,28 @@ class _ModelMonitorOperator(AwsBaseOperator[SageMakerOpsHook]):
     # -- S3 -------------------------------------------------------------------------------------
 
     def _exists(self, uri: str) -> bool:
-        bucket, key = split_s3_uri(uri)
+        bucket, key = S3Hook.parse_s3_url(uri)
         return self.s3.head_object(key=key, bucket_name=bucket) is not None
 
     def _read_json(self, uri: str) -> Any:
-        bucket, key = split_s3_uri(uri)
+        bucket, key = S3Hook.parse_s3_url(uri)
         return json.loads(self.s3.read_key(key=key, bucket_name=bucket))
 
     def _read_json_or_none(self, uri: str) -> Any:
         return self._read_json(uri) if self._exists(uri) else None
 
     def _upload(self, path: Path, uri: str, content_type: str = "application/json") -> None:
-        bucket, key = split_s3_uri(uri)
+        bucket, key = S3Hook.parse_s3_url(uri)
         self.s3.get_conn().upload_file(str(path), bucket, key, ExtraArgs={"ContentType": content_type})
 
     def _download(self, uri: str, path: Path) -> Path:
-        bucket, key = split_s3_uri(uri)
+        bucket, key = S3Hook.parse_s3_url(uri)
         path.parent.mkdir(parents=True, exist_ok=True)
         self.s3.get_conn().download_file(bucket, key, str(path))
         return path
 
     def _upload_unless_present(self, path: Path, uri: str, sha256: str) -> bool:
-        bucket, key = split_s3_uri(uri)
+        bucket, key = S3Hook.parse_s3_url(uri)
         existing = self.s3.head_object(key=key, bucket_name=bucket)
         if existing is not None and existing.get("Metadata", {}).get("sha256") == sha256:
             self.log.info("%s already holds this dataset; nothing to upload.", uri)
@@ -850,7 +849,7 @@ class DataQualityCheckOperator(_AnalyzerJobOperator):
 
     def _captured_objects(self, capture_uri: str, start: datetime, end: datetime) -> dict[str, list[str]]:
         """The keys in each ``<endpoint>/<variant>/yyyy/mm/dd/hh/`` folder that can hold the window's records."""
-        bucket, key = split_s3_uri(s3_join(capture_uri, self.endpoint_name) + "/")
+        bucket, key = S3Hook.parse_s3_url(s3_join(capture_uri, self.endpoint_name) + "/")
         variants = self.s3.list_prefixes(bucket_name=bucket, prefix=key, delimiter="/") or []
         folders = [f"{variant}{hour}/" for variant in sorted(variants) for hour in capture_hours(start, end)]
         listed = {folder: self.s3.list_keys(bucket_name=bucket, prefix=folder) or [] for folder in folders}
@@ -860,7 +859,7 @@ class DataQualityCheckOperator(_AnalyzerJobOperator):
                        output: str) -> dict[str, Any]:
         from data_quality import DataQualityError, NoDataError, run_check
 
-        bucket, _ = split_s3_uri(capture_uri)
+        bucket, _ = S3Hook.parse_s3_url(capture_uri)
         keys = [key for folder_keys in captured.values() for key in folder_keys]
         with tempfile.TemporaryDirectory(prefix="data-quality-check-") as workdir:
             work = Path(workdir)
@@ -913,9 +912,9 @@ class DataQualityCheckOperator(_AnalyzerJobOperator):
 
     def _check_job(self, name: str, capture_uri: str, folders: list[str], start: datetime, end: datetime,
                    output: str) -> dict[str, Any]:
-        bucket, _ = split_s3_uri(capture_uri)
+        bucket, _ = S3Hook.parse_s3_url(capture_uri)
         endpoint_root = s3_join(capture_uri, self.endpoint_name)
-        endpoint_key = split_s3_uri(endpoint_root)[1]
+        endpoint_key = S3Hook.parse_s3_url(endpoint_root)[1]
         inputs = [s3_input(f"capture_{index}", f"s3://{bucket}/{folder}",
                            f"{ENDPOINT_INPUT_PATH}/{folder[len(endpoint_key) + 1:].rstrip('/')}")
                   for index, folder in enumerate(folders)]
@@ -1097,7 +1096,7 @@ class DriftReportOperator(_ModelMonitorOperator):
         window = window_id(parse_time(check["window_start"], "window_start"),
                            parse_time(check["window_end"], "window_end"))
         uri = s3_join(self.report_s3_uri, check["endpoint_name"], window, REPORT_FILE)
-        bucket, key = split_s3_uri(uri)
+        bucket, key = S3Hook.parse_s3_url(uri)
         self.s3.get_conn().put_object(Bucket=bucket, Key=key, Body=report.html.encode("utf-8"),
                                       ContentType="text/html; charset=utf-8")
         self.log.info("Drift report (%d features, drifted: %s): %s", len(report.features),
