@@ -149,11 +149,6 @@ def dataset_format(file_format: str, header: bool = True) -> dict[str, Any]:
     raise MonitoringSpecError(f"format must be one of {', '.join(DATASET_FORMATS)}, got {file_format!r}")
 
 
-def short_digest(*parts: Any, length: int = 12) -> str:
-    canonical = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()[:length]
-
-
 def job_name(prefix: str, digest: str, attempt: int = 1) -> str:
     """``<prefix>-<digest>`` (``-<attempt>`` from the second), within SageMaker's 63 characters."""
     suffix = f"-{digest}" + (f"-{attempt}" if attempt > 1 else "")

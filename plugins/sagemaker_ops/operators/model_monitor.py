@@ -57,12 +57,11 @@ from sagemaker_ops.monitoring import (
     s3_input,
     s3_join,
     schedule_config,
-    short_digest,
     violation_summary,
     violations_table,
     window_id,
 )
-from sagemaker_ops.specs import check_resource_name, derive_name, spec_differences
+from sagemaker_ops.specs import check_resource_name, derive_name, spec_differences, spec_hash
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -77,6 +76,8 @@ MAX_VIOLATIONS_RETURNED = 100
 MAX_UNPARSEABLE_SAMPLES = 5
 PUT_METRIC_DATA_BATCH = 1000  # CloudWatch PutMetricData accepts up to 1000 metrics per call
 REPORT_FILE = "drift_report.html"
+# Processing-job names carry this many hex digits of their request's hash.
+DIGEST_LENGTH = 12
 
 
 class DataQualityViolations(AirflowFailException):
@@ -194,7 +195,7 @@ class _ModelMonitorOperator(AwsBaseOperator[SageMakerOpsHook]):
     @staticmethod
     def _request_digest(build_request: Callable[[str], dict[str, Any]]) -> str:
         """Names the job after everything it is asked to do: the same request finds the same job."""
-        return short_digest(build_request(""))
+        return spec_hash(build_request(""), length=DIGEST_LENGTH)
 
     def _run_job(self, name_prefix: str, build_request: Callable[[str], dict[str, Any]]) -> dict:
         """
@@ -409,7 +410,7 @@ class CreateDataQualityBaselineOperator(_AnalyzerJobOperator):
                                            tuple(self.exclude_columns), Path(workdir))
             except MonitoringSpecError as error:
                 raise ValueError(str(error)) from error
-            digest = short_digest(prepared.sha256, data_format)
+            digest = spec_hash([prepared.sha256, data_format], length=DIGEST_LENGTH)
             prefix = s3_join(self.output_s3_uri, digest)
             dataset_uri = s3_join(prefix, "dataset", prepared.path.name)
             statistics_uri, constraints_uri = s3_join(prefix, STATISTICS_FILE), s3_join(prefix, CONSTRAINTS_FILE)
