@@ -189,17 +189,19 @@ def wait_for_capture(emulator_url: str, pipeline, end: datetime, attempts: int =
 
 def show_check(emulator_url: str, pipeline, start: datetime, end: datetime, report_path: Path) -> None:
     """The check's violations and drift report, read from S3 where the monitoring DAG wrote them."""
-    from sagemaker_ops.monitoring import s3_join, split_s3_uri, window_id
+    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+    from sagemaker_ops.monitoring import s3_join, window_id
 
     s3, monitoring, endpoint = clients(emulator_url)["s3"], pipeline.monitoring, pipeline.endpoint.name
     window = window_id(start, end)
-    bucket, key = split_s3_uri(s3_join(monitoring.check.output_s3_uri, endpoint, window, "constraint_violations.json"))
+    violations_uri = s3_join(monitoring.check.output_s3_uri, endpoint, window, "constraint_violations.json")
+    bucket, key = S3Hook.parse_s3_url(violations_uri)
     violations = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())["violations"]
     for violation in violations or [{"feature_name": "-", "constraint_check_type": "no violations",
                                      "description": ""}]:
         print(f"violation      {violation['feature_name']}: {violation['constraint_check_type']} "
               f"{violation['description']}".rstrip())
-    bucket, key = split_s3_uri(s3_join(monitoring.report_s3_uri, endpoint, window, "drift_report.html"))
+    bucket, key = S3Hook.parse_s3_url(s3_join(monitoring.report_s3_uri, endpoint, window, "drift_report.html"))
     report_path.write_bytes(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
     print(f"drift report   s3://{bucket}/{key}\n               saved as {report_path.relative_to(REPO)}")
 
