@@ -15,7 +15,7 @@ from aiohttp.test_utils import TestServer
 
 from sagemaker_emulator.config import MME_MEMORY_ENV, Settings
 from sagemaker_emulator.runtime import multimodel
-from sagemaker_emulator.runtime.fleet import WorkerStartError
+from sagemaker_emulator.runtime.instance import WorkerStartError
 from sagemaker_emulator.runtime.multimodel import MemoryLimit, ModelCache, MultiModelHost
 from sagemaker_emulator.runtime.multimodel_server import import_script, model_code_on_path
 from sagemaker_emulator.runtime.router import Router

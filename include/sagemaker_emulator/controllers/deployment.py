@@ -17,7 +17,8 @@ from sagemaker_emulator.config import CONTAINER_STOP_GRACE_SECONDS, Settings
 from sagemaker_emulator.runtime import multimodel
 from sagemaker_emulator.runtime.capture import capture_writer
 from sagemaker_emulator.runtime.serverless import ServerlessFleet, serverless_fleet
-from sagemaker_emulator.runtime.fleet import ContainerSpec, VariantFleet, WorkerStartError
+from sagemaker_emulator.runtime.fleet import VariantFleet
+from sagemaker_emulator.runtime.instance import ContainerSpec, WorkerStartError
 from sagemaker_emulator.runtime.multicontainer import MultiContainerFleet
 from sagemaker_emulator.runtime.router import EndpointRoutes, Router
 from sagemaker_emulator.runtime.telemetry import LogSink

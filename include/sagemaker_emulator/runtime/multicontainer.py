@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 from typing import Awaitable, Callable, Mapping
 
-from sagemaker_emulator.runtime.fleet import Instance, VariantFleet
+from sagemaker_emulator.runtime.fleet import VariantFleet
+from sagemaker_emulator.runtime.instance import Instance
 from sagemaker_emulator.sagemaker.errors import RuntimeValidationError
 
 TARGET_CONTAINER_HEADER = "X-Amzn-SageMaker-Target-Container-Hostname"

@@ -20,7 +20,8 @@ from sagemaker_emulator.config import INVOCATION_TIMEOUT_SECONDS, MAX_PAYLOAD_BY
 from sagemaker_emulator.moto_bridge import ACCOUNT_ID
 from sagemaker_emulator.runtime import multimodel
 from sagemaker_emulator.runtime.capture import CaptureWriter
-from sagemaker_emulator.runtime.fleet import Instance, VariantFleet
+from sagemaker_emulator.runtime.fleet import VariantFleet
+from sagemaker_emulator.runtime.instance import Instance
 from sagemaker_emulator.runtime.multicontainer import TARGET_CONTAINER_HEADER, MultiContainerFleet
 from sagemaker_emulator.runtime.serverless import ServerlessFleet
 from sagemaker_emulator.runtime.telemetry import EndpointMetrics

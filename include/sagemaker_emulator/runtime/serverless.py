@@ -42,7 +42,7 @@ import aiohttp
 
 from sagemaker_emulator.config import CONTAINER_STOP_GRACE_SECONDS, INVOCATION_TIMEOUT_SECONDS, Settings
 from sagemaker_emulator.moto_bridge import ACCOUNT_ID
-from sagemaker_emulator.runtime.fleet import ContainerSpec, Instance, WorkerStartError
+from sagemaker_emulator.runtime.instance import ContainerSpec, Instance, WorkerStartError
 from sagemaker_emulator.runtime.telemetry import EndpointMetrics, LogSink
 from sagemaker_emulator.sagemaker.errors import AwsError, ModelError, ServiceUnavailable, ThrottlingException
 
