@@ -782,7 +782,7 @@ class _Checker:
         return value
 
     def monitoring_instance_type(self, data: dict, path: str) -> str | None:
-        from sagemaker_emulator.catalog import CATALOG_FILE, catalog  # a JSON file: cheap
+        from sagemaker_rules.instance_catalog import CATALOG_FILE, catalog  # a JSON file: cheap
 
         value = self.string(data, path, "instance_type", default="ml.m5.xlarge", pattern=INSTANCE_TYPE_PATTERN,
                             expectation="an ml.* instance type like ml.m5.xlarge")

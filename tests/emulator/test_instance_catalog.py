@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from botocore.exceptions import ClientError
 
-from sagemaker_emulator.catalog import CATALOG_FILE
+from sagemaker_rules.instance_catalog import CATALOG_FILE
 
 
 def create_config(deployer, instance_type: str) -> dict:

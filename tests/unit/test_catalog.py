@@ -10,7 +10,7 @@ from pathlib import Path
 import botocore
 import pytest
 
-from sagemaker_emulator.catalog import (
+from sagemaker_rules.instance_catalog import (
     CATALOG_FILE,
     InstanceType,
     UnknownInstanceType,

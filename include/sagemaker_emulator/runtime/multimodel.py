@@ -88,7 +88,7 @@ class MemoryLimit:
 
 def instance_memory_bytes(instance_type: str | None) -> int | None:
     """The instance type's memory from the catalog; None (no bound) for a type it does not know."""
-    from sagemaker_emulator import catalog
+    from sagemaker_rules import instance_catalog as catalog
 
     if not instance_type:
         return None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sagemaker_emulator.catalog import CATALOG_FILE, UnknownInstanceType, instance_type
+from sagemaker_rules.instance_catalog import CATALOG_FILE, UnknownInstanceType, instance_type
 from sagemaker_emulator.sagemaker.errors import ValidationException
 
 SERVERLESS_MEMORY_SIZES_MB = (1024, 2048, 3072, 4096, 5120, 6144)
