@@ -1,6 +1,7 @@
-"""Model Monitor data quality, the pure half: schedule expressions, windows, requests, baseline datasets.
+"""Model Monitor data quality, the pure half: windows, requests, baseline datasets, result tables.
 
-No Airflow, no boto3: the pipeline config, the operators and the DAGs import this at parse time.
+Schedule expressions and their limits are ``sagemaker_rules.monitor_schedule`` (shared with the
+emulator). No Airflow, no boto3: the pipeline config, the operators and the DAGs import this at parse time.
 Requests are built the way the SageMaker SDK builds them (``DefaultModelMonitor.suggest_baseline``,
 ``_generate_env_map``, ``_build_create_data_quality_job_definition_request``) so that the same
 operators drive AWS's ``sagemaker-model-monitor-analyzer`` image and the emulator's analyzer.
@@ -12,11 +13,12 @@ import csv
 import hashlib
 import io
 import json
-import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
+
+from sagemaker_rules.monitor_schedule import MAX_ANALYSIS_WINDOW
 
 ANALYZER_REPOSITORY = "sagemaker-model-monitor-analyzer"
 # The account hosting the analyzer image in each region, as the SageMaker SDK ships it
@@ -51,78 +53,11 @@ DATASET_FORMATS = ("csv", "json", "parquet")
 CAPTURE_DATASET_FORMAT = {"sagemakerCaptureJson": {"captureIndexNames": ["endpointInput"]}}
 METRICS_NAMESPACE = "/aws/sagemaker/Endpoints/data-metric"
 
-# Model Monitor schedule expressions (sagemaker-api.md §4.5): minute 0, hours "*", "H" or "H/N".
-NOW = "NOW"
-SCHEDULE_EXAMPLES = "cron(0 * ? * * *) (hourly), cron(0 12 ? * * *) (daily at 12:00 UTC), cron(0 0/6 ? * * *) " \
-                    "(every 6 hours) or NOW"
-_CRON = re.compile(r"^cron\(0{1,2} (?P<hours>\S+) [?*] \* [?*] \*\)$")
-_HOURS = re.compile(r"^(?:\*|(?P<start>\d{1,2})(?:/(?P<step>\d{1,2}))?)$")
-_OFFSET = re.compile(r"^-PT(?P<hours>\d+)H$|^PT0H$")
-MAX_RUNTIME_SECONDS = 86400  # StoppingCondition.MaxRuntimeInSeconds upper bound
 MAX_PROCESSING_INPUTS = 10
-MAX_WINDOW = timedelta(hours=24)
 
 
 class MonitoringSpecError(ValueError):
     """A monitoring setting AWS would refuse; the message names the field."""
-
-
-# -- schedule expressions ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ScheduleExpression:
-    expression: str
-    interval_hours: int | None  # hours between two runs; None for NOW
-
-    @property
-    def one_time(self) -> bool:
-        return self.interval_hours is None
-
-    @property
-    def max_runtime_seconds(self) -> int:
-        """A job may not run longer than its schedule's period ("cannot exceed the frequency of the job")."""
-        return MAX_RUNTIME_SECONDS if self.one_time else min(MAX_RUNTIME_SECONDS, self.interval_hours * 3600)
-
-
-def parse_schedule_expression(expression: Any, field: str = "schedule_expression") -> ScheduleExpression:
-    """Accept the forms Model Monitor documents; raise naming ``field`` and the accepted forms otherwise."""
-    if expression == NOW:
-        return ScheduleExpression(NOW, None)
-    match = _CRON.match(expression) if isinstance(expression, str) else None
-    hours = _HOURS.match(match.group("hours")) if match else None
-    if hours is None:
-        raise MonitoringSpecError(f"{field} must be one of Model Monitor's forms: {SCHEDULE_EXAMPLES}; "
-                                  f"got {expression!r}")
-    if hours.group("start") is None:
-        return ScheduleExpression(expression, 1)
-    start, step = int(hours.group("start")), hours.group("step")
-    if start > 23:
-        raise MonitoringSpecError(f"{field} hour {start} must be from 0 to 23, got {expression!r}")
-    if step is None:
-        return ScheduleExpression(expression, 24)
-    if not 1 <= int(step) <= 24:
-        raise MonitoringSpecError(f"{field} interval {step} must be from 1 to 24 hours, got {expression!r}")
-    return ScheduleExpression(expression, int(step))
-
-
-def check_analysis_offsets(start: Any, end: Any, field: str) -> None:
-    """``NOW`` schedules name their window as offsets such as ``-PT1H`` .. ``-PT0H`` (at most 24 hours)."""
-    for name, value in (("data_analysis_start_time", start), ("data_analysis_end_time", end)):
-        if not isinstance(value, str) or not _OFFSET.match(value):
-            raise MonitoringSpecError(f"{field}.{name} must be an offset like -PT1H (hours before the run) or "
-                                      f"-PT0H, got {value!r}")
-    start_hours, end_hours = _offset_hours(start), _offset_hours(end)
-    if not start_hours > end_hours:
-        raise MonitoringSpecError(f"{field}.data_analysis_start_time {start} must be before "
-                                  f"data_analysis_end_time {end}")
-    if start_hours - end_hours > 24:
-        raise MonitoringSpecError(f"{field}: the analysis window {start} .. {end} may not exceed 24 hours")
-
-
-def _offset_hours(offset: str) -> int:
-    match = _OFFSET.match(offset)
-    return int(match.group("hours") or 0)
 
 
 # -- images, formats, names ----------------------------------------------------------------------
@@ -253,7 +188,7 @@ def parse_time(value: Any, field: str) -> datetime:
 def check_window(start: datetime, end: datetime) -> None:
     if not start < end:
         raise MonitoringSpecError(f"the window start {start.isoformat()} must be before its end {end.isoformat()}")
-    if end - start > MAX_WINDOW:
+    if end - start > MAX_ANALYSIS_WINDOW:
         raise MonitoringSpecError(f"the window {start.isoformat()} .. {end.isoformat()} may not exceed 24 hours")
 
 

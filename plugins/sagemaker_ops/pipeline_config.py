@@ -276,7 +276,7 @@ class MonitoringScheduleConfig:
     instance_type: str
     output_s3_uri: str
     publish_metrics: bool
-    data_analysis_start_time: str | None = None  # only with cron NOW
+    data_analysis_start_time: str | None = None  # required with cron NOW; optional otherwise
     data_analysis_end_time: str | None = None
 
 
@@ -732,7 +732,7 @@ class _Checker:
             self.fail(field_path, f"must name columns of {dataset.name} ({', '.join(columns)})", unknown)
 
     def monitoring_schedule(self, value: Any, endpoint_name: str, default_output: str) -> MonitoringScheduleConfig | None:
-        from sagemaker_ops.monitoring import MonitoringSpecError, check_analysis_offsets, parse_schedule_expression
+        from sagemaker_rules.monitor_schedule import ScheduleRuleError, check_schedule_window, parse_schedule
 
         path = "monitoring.schedule"
         data = self.mapping(value, path)
@@ -742,21 +742,16 @@ class _Checker:
         name = self.string(data, path, "name", default=default_name, pattern=SAGEMAKER_NAME_PATTERN, max_length=63,
                            expectation="a SageMaker monitoring schedule name")
         cron = self.string(data, path, "cron", default="cron(0 * ? * * *)", expectation="a schedule expression")
-        expression = None
-        try:
-            expression = parse_schedule_expression(cron, f"{path}.cron") if cron else None
-        except MonitoringSpecError as error:
-            self.errors.append(f"{self.shown_path}: {error}")
         start = data.get("data_analysis_start_time")
         end = data.get("data_analysis_end_time")
-        if expression is not None and expression.one_time:
-            try:
-                check_analysis_offsets(start, end, path)
-            except MonitoringSpecError as error:
-                self.errors.append(f"{self.shown_path}: {error}")
-        elif start is not None or end is not None:
-            self.fail(f"{path}.data_analysis_start_time", "and data_analysis_end_time are only for cron NOW "
-                                                          "(a recurring schedule looks at the hour before each run)")
+        expression = None
+        try:  # the rules CreateMonitoringSchedule applies (the emulator checks with the same code)
+            expression = parse_schedule(cron, f"{path}.cron") if cron else None
+            if expression is not None:
+                check_schedule_window(expression, start, end, f"{path}.data_analysis_start_time",
+                                      f"{path}.data_analysis_end_time")
+        except ScheduleRuleError as error:
+            self.errors.append(f"{self.shown_path}: {error}")
         max_runtime = self.max_runtime(data.get("max_runtime_seconds", _MISSING), expression, path)
         config = dict(
             name=name, cron=cron, max_runtime_seconds=max_runtime,

@@ -96,9 +96,11 @@ def test_a_changed_spec_updates_the_schedule_and_retires_the_old_definition(aws:
 
 
 @pytest.mark.parametrize(("overrides", "message"), [
-    ({"schedule_expression": "rate(1 hour)"}, "schedule_expression must be one of Model Monitor's forms"),
-    ({"max_runtime_seconds": 7200}, r"max_runtime_seconds must be an integer from 1 to 3600 \(a monitoring job"),
-    ({"schedule_expression": "NOW"}, "data_analysis_start_time and data_analysis_end_time go with"),
+    ({"schedule_expression": "rate(1 hour)"}, r"Invalid schedule_expression 'rate\(1 hour\)': it must be cron"),
+    ({"max_runtime_seconds": 7200}, r"max_runtime_seconds 7200 cannot exceed the frequency of the schedule "
+                                   r"cron\(0 \* \? \* \* \*\): at most 3600 seconds"),
+    ({"schedule_expression": "NOW"}, "data_analysis_start_time and data_analysis_end_time are required when "
+                                    "ScheduleExpression is NOW"),
     ({"statistics_s3_uri": "statistics.json"}, "statistics_s3_uri must be an s3:// URI"),
     ({"schedule_name": "bad_name"}, "schedule_name must be 1-63 letters"),
 ])

@@ -73,19 +73,22 @@ def test_defaults_fill_an_almost_empty_section(tmp_path: Path, tree_document: di
          "petal_length, petal_width, species), got ['label']"),
         (lambda m: m["baseline"].update(mode="spark"), "monitoring.baseline.mode must be one of local, processing"),
         (lambda m: m["baseline"].update(header="yes"), "monitoring.baseline.header must be true or false"),
-        (lambda m: m["schedule"].update(cron="rate(1 hour)"), "monitoring.schedule.cron must be one of Model "
-                                                              "Monitor's forms"),
-        (lambda m: m["schedule"].update(cron="cron(0 25 ? * * *)"), "monitoring.schedule.cron hour 25 must be from"),
+        (lambda m: m["schedule"].update(cron="rate(1 hour)"), "Invalid monitoring.schedule.cron 'rate(1 hour)': it "
+                                                              "must be cron(Minutes Hours"),
+        (lambda m: m["schedule"].update(cron="cron(0 25 ? * * *)"), "Invalid monitoring.schedule.cron "
+                                                                    "'cron(0 25 ? * * *)': hour 25 is not between"),
         (lambda m: m["schedule"].update(max_runtime_seconds=7200),
          "monitoring.schedule.max_runtime_seconds must be an integer from 1 to 3600 (a monitoring job may not run "
          "longer than its schedule's period, cron(0 * ? * * *)), got 7200"),
         (lambda m: m["schedule"].update(instance_type="ml.m5.mega"),
          "monitoring.schedule.instance_type must be an instance type of the catalog instance_types.json"),
         (lambda m: m["schedule"].update(name="bad_name"), "monitoring.schedule.name must be a SageMaker monitoring"),
-        (lambda m: m["schedule"].update(cron="NOW"), "monitoring.schedule.data_analysis_start_time must be an "
-                                                     "offset like -PT1H"),
+        (lambda m: m["schedule"].update(cron="NOW"), "monitoring.schedule.data_analysis_start_time and "
+                                                     "monitoring.schedule.data_analysis_end_time are required when "
+                                                     "ScheduleExpression is NOW"),
         (lambda m: m["schedule"].update(data_analysis_start_time="-PT1H"),
-         "monitoring.schedule.data_analysis_start_time and data_analysis_end_time are only for cron NOW"),
+         "Give both monitoring.schedule.data_analysis_start_time and monitoring.schedule.data_analysis_end_time, "
+         "or neither"),
         (lambda m: m["schedule"].update(output_s3_uri="bucket/prefix"), "monitoring.schedule.output_s3_uri must be "
                                                                         "an S3 URI"),
         (lambda m: m["check"].update(policy="page"), "monitoring.check.policy must be one of fail, warn, ignore"),
@@ -120,38 +123,6 @@ def test_a_one_time_schedule_takes_its_window_and_a_daily_one_a_longer_runtime(t
     assert (schedule.cron, schedule.data_analysis_start_time, schedule.max_runtime_seconds) == ("NOW", "-PT2H", 7200)
     tree_document["monitoring"]["schedule"] = {"cron": "cron(0 6 ? * * *)", "max_runtime_seconds": 86400}
     assert load(tmp_path, tree_document).monitoring.schedule.max_runtime_seconds == 86400
-
-
-# -- schedule expressions -------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(("expression", "interval"), [
-    ("cron(0 * ? * * *)", 1), ("cron(0 12 ? * * *)", 24), ("cron(0 00 ? * * *)", 24), ("cron(0 0/2 ? * * *)", 2),
-    ("cron(0 17/12 ? * * *)", 12), ("cron(0 * * * ? *)", 1), ("NOW", None),
-])
-def test_model_monitor_schedule_forms_are_accepted(expression: str, interval):
-    parsed = monitoring.parse_schedule_expression(expression)
-    assert parsed.interval_hours == interval
-    assert parsed.max_runtime_seconds == (86400 if interval is None else min(86400, interval * 3600))
-
-
-@pytest.mark.parametrize("expression", [
-    "cron(*/5 * ? * * *)", "cron(30 * ? * * *)", "cron(0 24 ? * * *)", "cron(0 0/25 ? * * *)", "cron(0 0/0 ? * * *)",
-    "cron(0 * ? 1 * *)", "cron(0 * ? * MON *)", "cron(0 * ? * * 2027)", "0 * * * *", "rate(1 hour)", "now", "", None,
-])
-def test_other_schedule_expressions_are_refused_with_the_accepted_forms(expression):
-    with pytest.raises(monitoring.MonitoringSpecError, match=r"schedule_expression .*cron\(0 \* \? \* \* \*\) "
-                                                             r"\(hourly\)|must be from"):
-        monitoring.parse_schedule_expression(expression)
-
-
-@pytest.mark.parametrize(("start", "end", "message"), [
-    ("-PT1H", "-PT2H", "must be before"), ("-PT30H", "-PT0H", "may not exceed 24 hours"),
-    ("-P1D", "-PT0H", "must be an offset like -PT1H"), (None, "-PT0H", "must be an offset"),
-])
-def test_now_windows_are_checked(start, end, message):
-    with pytest.raises(monitoring.MonitoringSpecError, match=message):
-        monitoring.check_analysis_offsets(start, end, "monitoring.schedule")
 
 
 # -- images, requests, windows, datasets ----------------------------------------------------------

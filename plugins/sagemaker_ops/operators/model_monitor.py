@@ -50,7 +50,6 @@ from sagemaker_ops.monitoring import (
     dataset_format,
     iso,
     job_name,
-    parse_schedule_expression,
     parse_time,
     prepare_dataset,
     processing_job_request,
@@ -62,6 +61,12 @@ from sagemaker_ops.monitoring import (
     window_id,
 )
 from sagemaker_ops.specs import check_resource_name, derive_name, spec_differences, spec_hash
+from sagemaker_rules.monitor_schedule import (
+    ScheduleRuleError,
+    check_max_runtime,
+    check_schedule_window,
+    parse_schedule,
+)
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -560,19 +565,13 @@ class EnsureMonitoringScheduleOperator(_ModelMonitorOperator):
             _check_s3_uri(field, getattr(self, field))
         if not isinstance(self.role_arn, str) or not self.role_arn.startswith("arn:"):
             raise ValueError(f"role_arn must be an IAM role ARN, got {self.role_arn!r}.")
-        try:
-            expression = parse_schedule_expression(self.schedule_expression)
-        except MonitoringSpecError as error:
+        try:  # the rules CreateMonitoringSchedule applies (the emulator checks with the same code)
+            schedule = parse_schedule(self.schedule_expression, "schedule_expression")
+            check_schedule_window(schedule, self.data_analysis_start_time, self.data_analysis_end_time,
+                                  "data_analysis_start_time", "data_analysis_end_time")
+            check_max_runtime(schedule, self.max_runtime_seconds, "max_runtime_seconds")
+        except ScheduleRuleError as error:
             raise ValueError(str(error)) from error
-        if expression.one_time != (self.data_analysis_start_time is not None):
-            raise ValueError("data_analysis_start_time and data_analysis_end_time go with schedule_expression NOW "
-                             f"(and only with it); got {self.schedule_expression!r} with "
-                             f"{self.data_analysis_start_time!r}..{self.data_analysis_end_time!r}.")
-        if not isinstance(self.max_runtime_seconds, int) or not 1 <= self.max_runtime_seconds <= \
-                expression.max_runtime_seconds:
-            raise ValueError(f"max_runtime_seconds must be an integer from 1 to {expression.max_runtime_seconds} "
-                             f"(a monitoring job may not run longer than its schedule's period), "
-                             f"got {self.max_runtime_seconds!r}.")
         for field in ("environment", "tags"):
             value = getattr(self, field)
             if value is not None and not isinstance(value, Mapping):
