@@ -87,6 +87,7 @@ class Worker:
     process: subprocess.Popen
     status: dict
     log_dir: Path
+    events: list[str]  # the status lines before the final one
 
     @property
     def url(self) -> str:
@@ -96,28 +97,31 @@ class Worker:
         return (self.log_dir / "stdout.log").read_text() + (self.log_dir / "stderr.log").read_text()
 
 
-def read_status_line(fd: int, timeout: float) -> dict:
+def read_status_lines(fd: int, timeout: float) -> list[dict]:
+    """Every status line up to the final one (ready or failed), which must be the last thing written."""
     deadline = time.monotonic() + timeout
     buffer = b""
-    while b"\n" not in buffer:
+    while not buffer.endswith(b"\n") or json.loads(buffer.splitlines()[-1])["status"] not in ("ready", "failed"):
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise TimeoutError(f"no status line within {timeout} s (got {buffer!r})")
+            raise TimeoutError(f"no final status line within {timeout} s (got {buffer!r})")
         readable, _, _ = select.select([fd], [], [], remaining)
         if readable:
             chunk = os.read(fd, 4096)
             if not chunk:
-                raise EOFError(f"status fd closed without a full line (got {buffer!r})")
+                raise EOFError(f"status fd closed without a final line (got {buffer!r})")
             buffer += chunk
-    assert buffer.count(b"\n") == 1 and buffer.endswith(b"\n"), buffer
-    return json.loads(buffer)
+    readable, _, _ = select.select([fd], [], [], 1)  # the worker closes the fd after the final line
+    assert readable and os.read(fd, 4096) == b"", "the worker wrote after its final status line"
+    return [json.loads(line) for line in buffer.splitlines()]
 
 
 @pytest.fixture
 def start_worker(tmp_path: Path):
     processes: list[subprocess.Popen] = []
 
-    def start(model_data_url: str | None, env: dict[str, str] | None = None, name: str = "w") -> Worker:
+    def start(model_data_url: str | None, env: dict[str, str] | None = None, name: str = "w",
+              extra_args: tuple[str, ...] = ()) -> Worker:
         log_dir = tmp_path / f"logs-{name}"
         log_dir.mkdir()
         command = [
@@ -127,6 +131,7 @@ def start_worker(tmp_path: Path):
         ]  # fmt: skip
         if model_data_url:
             command += ["--model-data-url", model_data_url]
+        command += list(extra_args)
         read_end, write_end = os.pipe()
         command += ["--status-fd", str(write_end)]
         with open(log_dir / "stdout.log", "w") as out, open(log_dir / "stderr.log", "w") as err:
@@ -136,10 +141,10 @@ def start_worker(tmp_path: Path):
         os.close(write_end)  # only the worker holds it now, so EOF means the worker is gone
         processes.append(process)
         try:
-            status = read_status_line(read_end, STARTUP_TIMEOUT)
+            *events, status = read_status_lines(read_end, STARTUP_TIMEOUT)
         finally:
             os.close(read_end)
-        return Worker(process, status, log_dir)
+        return Worker(process, status, log_dir, [event["status"] for event in events])
 
     yield start
     for process in processes:
@@ -348,3 +353,116 @@ def test_model_data_over_the_size_cap_is_refused(start_worker, model_url) -> Non
     assert worker.status["status"] == "failed"
     assert "64-byte limit" in worker.status["reason"]
     assert worker.process.wait(timeout=EXIT_TIMEOUT) == 1
+
+
+# --- Download timeout ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def trickling_url():
+    """A server that promises a megabyte and sends one byte every 0.2 s: only a bound on the whole
+    download stops it (each read returns well within any per-read socket timeout)."""
+    stop = threading.Event()
+
+    class TrickleHandler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", str(1024 * 1024))
+            self.end_headers()
+            while not stop.is_set():
+                try:
+                    self.wfile.write(b"\0")
+                    self.wfile.flush()
+                except OSError:
+                    return
+                stop.wait(0.2)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), TrickleHandler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/model.tar.gz"
+    stop.set()
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_download_over_its_timeout_fails_with_the_timeout_named(start_worker, trickling_url) -> None:
+    worker = start_worker(trickling_url, extra_args=("--download-timeout", "1"))
+
+    assert worker.status["status"] == "failed"
+    assert worker.status["reason"].startswith(
+        'Failed to download model data for container "container_1" from URL: "s3://bucket/model.tar.gz" within '
+        "the ModelDataDownloadTimeoutInSeconds of 1 seconds.")
+    assert worker.events == []  # it never got as far as "downloaded"
+    assert worker.process.wait(timeout=EXIT_TIMEOUT) == 1
+
+
+def test_the_end_of_the_download_is_reported_before_ready(start_worker, model_url) -> None:
+    worker = start_worker(model_url, extra_args=("--download-timeout", "30"))
+
+    assert worker.events == ["downloaded"]
+    assert worker.status["status"] == "ready"
+
+
+# --- Serving processes: one per vCPU ---------------------------------------------------------
+
+
+def ping(port: int) -> int:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=5) as response:
+        return response.status
+
+
+def children_of(pid: int) -> set[int]:
+    return {int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()}
+
+
+def test_one_serving_process_per_vcpu_each_answering_ping(start_worker, model_url) -> None:
+    worker = start_worker(model_url, extra_args=("--vcpus", "3"))
+
+    assert worker.status["status"] == "ready", worker.logs()
+    pids = worker.status["pids"]
+    assert len(pids) == 3 and pids[0] == worker.process.pid
+    assert children_of(worker.process.pid) == set(pids[1:])
+    assert len(set(worker.status["health_ports"])) == 3
+    assert [ping(port) for port in [worker.status["port"], *worker.status["health_ports"]]] == [200] * 4
+    assert invoke(worker, b"[1]", {"Content-Type": "application/json"})[0] == 200
+
+
+def test_model_server_workers_variable_sets_the_count(start_worker, model_url) -> None:
+    worker = start_worker(model_url, env={"SAGEMAKER_MODEL_SERVER_WORKERS": "1"}, extra_args=("--vcpus", "4"))
+
+    assert worker.status["pids"] == [worker.process.pid]
+    assert children_of(worker.process.pid) == set()
+
+
+def test_an_unusable_model_server_workers_value_is_named(start_worker, model_url) -> None:
+    worker = start_worker(model_url, env={"SAGEMAKER_MODEL_SERVER_WORKERS": "four"}, extra_args=("--vcpus", "4"))
+
+    assert worker.status["status"] == "failed"
+    assert worker.status["reason"].startswith(
+        "SAGEMAKER_MODEL_SERVER_WORKERS must be a positive whole number of model server workers, got 'four'.")
+    assert worker.process.wait(timeout=EXIT_TIMEOUT) == 1
+
+
+def test_losing_a_serving_process_stops_the_instance(start_worker, model_url) -> None:
+    worker = start_worker(model_url, extra_args=("--vcpus", "2"))
+    sibling = worker.status["pids"][1]
+
+    os.kill(sibling, signal.SIGKILL)
+
+    assert worker.process.wait(timeout=EXIT_TIMEOUT) == 1  # its fleet replaces an instance that exits
+    assert f"Model server worker process {sibling} exited" in worker.logs()
+
+
+def test_sigterm_stops_every_serving_process(start_worker, model_url) -> None:
+    worker = start_worker(model_url, extra_args=("--vcpus", "3"))
+    siblings = worker.status["pids"][1:]
+
+    worker.process.send_signal(signal.SIGTERM)  # only the first process: it stops the others
+
+    assert worker.process.wait(timeout=EXIT_TIMEOUT) == 0
+    assert not [pid for pid in siblings if Path(f"/proc/{pid}").exists()]

@@ -2,19 +2,22 @@
 
 Start-up mirrors what SageMaker and the inference toolkit do before an instance passes /ping:
 download ``model.tar.gz`` -> extract it safely into the model dir (``/opt/ml/model``) -> import
-``code/<SAGEMAKER_PROGRAM>`` -> validate the handler contract -> ``model_fn(model_dir)`` -> listen.
-The worker then reports exactly one JSON line on ``--status-fd`` and closes it:
+``code/<SAGEMAKER_PROGRAM>`` -> validate the handler contract -> ``model_fn(model_dir)`` -> listen
+-> fork the other serving processes (one per vCPU, ``serving_processes.py``). The worker reports on
+``--status-fd``, one JSON line per event, and closes it after the last (``ready`` or ``failed``):
 
-    {"status": "ready", "port": 40123, "pid": 4242}
+    {"status": "downloaded"}            (only with model data: download and extraction are done)
+    {"status": "ready", "port": 40123, "pid": 4242, "health_ports": [40124, 40125], "pids": [4242, 4250]}
     {"status": "failed", "reason": "Failed to download model data for container ..."}
 
-A failed start exits with code 1; its reason becomes the endpoint's FailureReason, so it is worded
-like AWS's. Once ready the worker serves ``GET /ping`` and ``POST /invocations`` until SIGTERM,
-running one prediction at a time on a single thread so /ping stays responsive.
+``--download-timeout`` (ModelDataDownloadTimeoutInSeconds) bounds download plus extraction. A failed
+start exits with code 1; its reason becomes the endpoint's FailureReason, so it is worded like AWS's.
+Once ready every serving process serves ``GET /ping`` and ``POST /invocations`` until SIGTERM, running
+one prediction at a time on its own inference thread so /ping stays responsive.
 
     python -m sagemaker_emulator.runtime.worker --model-dir DIR --status-fd N \\
         [--model-data-url URL] [--model-data-source S3URI] [--container-name NAME] \\
-        [--host 127.0.0.1] [--port 0]
+        [--download-timeout SECONDS] [--vcpus N] [--host 127.0.0.1] [--port 0]
 """
 
 from __future__ import annotations
@@ -32,8 +35,9 @@ import tempfile
 import threading
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from aiohttp import web
 
@@ -51,6 +55,13 @@ from sagemaker_emulator.runtime.handler import (
     Transformer,
     import_user_module,
     warm_default_codecs,
+)
+from sagemaker_emulator.runtime.serving_processes import (
+    ServingProcess,
+    WorkerCountError,
+    bind_listeners,
+    fork_serving_processes,
+    serving_process_count,
 )
 
 log = logging.getLogger("sagemaker_emulator.worker")
@@ -82,21 +93,44 @@ class StatusChannel:
         self._fd = fd
         self._sent = False
 
-    def ready(self, port: int) -> None:
-        self._send({"status": "ready", "port": port, "pid": os.getpid()})
+    @property
+    def fd(self) -> int:
+        return self._fd
+
+    def downloaded(self) -> None:
+        """The model data is in place: from here on the instance's start-up health check timeout runs."""
+        self._write({"status": "downloaded"})
+
+    def ready(self, process: ServingProcess) -> None:
+        listeners = process.listeners
+        self._send({"status": "ready", "port": listeners.port, "pid": os.getpid(),
+                    "health_ports": listeners.health_ports, "pids": process.pids})
 
     def failed(self, reason: str) -> None:
         if len(reason) > MAX_REASON_CHARS:
             reason = reason[: MAX_REASON_CHARS - 3] + "..."
         self._send({"status": "failed", "reason": reason})
 
+    def forget(self) -> None:
+        """In a forked serving process: the first process reports; this one must never write (the fd
+        number is closed here and may be reused)."""
+        self._sent = True
+
     def _send(self, status: dict) -> None:
         if self._sent:
             return
+        self._write(status)
         self._sent = True
         try:
-            os.write(self._fd, (json.dumps(status) + "\n").encode("utf-8"))
             os.close(self._fd)
+        except OSError:
+            pass
+
+    def _write(self, status: dict) -> None:
+        if self._sent:
+            return
+        try:
+            os.write(self._fd, (json.dumps(status) + "\n").encode("utf-8"))
         except OSError as error:  # the parent went away; nothing left to tell
             log.warning("Could not write the status line to fd %d: %s", self._fd, error)
 
@@ -119,13 +153,55 @@ class ModelSource:
             "CreateModel has permissions to download the object."
         )
 
+    def download_timed_out(self, seconds: float) -> StartupError:
+        return StartupError(download_timeout_reason(self.container, self.s3_uri, seconds))
+
     def describe(self) -> str:
         if self.url:
             return f'the model data for container "{self.container}" from URL: "{self.s3_uri}"'
         return f'container "{self.container}" (the model has no ModelDataUrl)'
 
 
-def load_model(args: argparse.Namespace) -> Transformer:
+def download_timeout_reason(container: str, s3_uri: str | None, seconds: float) -> str:
+    """The FailureReason of a download that ModelDataDownloadTimeoutInSeconds cut short (the Instance
+    words its own backstop the same way)."""
+    return (f'Failed to download model data for container "{container}" from URL: "{s3_uri}" within '
+            f"the ModelDataDownloadTimeoutInSeconds of {seconds:g} seconds. Downloading and extracting the "
+            "model data must finish within that time: raise ModelDataDownloadTimeoutInSeconds (at most 3600) "
+            "or make the model archive smaller.")
+
+
+class DownloadTimedOut(Exception):
+    """Raised by the SIGALRM handler inside whatever download or extraction call was running."""
+
+
+@contextmanager
+def download_deadline(seconds: float | None, source: ModelSource) -> Iterator[None]:
+    """Bound download plus extraction by ``seconds`` (ModelDataDownloadTimeoutInSeconds).
+
+    A SIGALRM interrupts the blocking socket read or extraction wherever it is, so a server that sends
+    one byte a second cannot stretch the bound the way a per-read socket timeout would allow.
+    """
+    if not seconds:
+        yield
+        return
+
+    def expire(signum: int, frame: object) -> None:
+        raise DownloadTimedOut()
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    except DownloadTimedOut:
+        log.error("Downloading and extracting the model data took longer than %g s", seconds)
+        raise source.download_timed_out(seconds) from None
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def load_model(args: argparse.Namespace, status: StatusChannel | None = None) -> Transformer:
     """Download, extract, import and load: everything before the server may listen."""
     source = ModelSource(args)
     model_dir = Path(args.model_dir).resolve()
@@ -135,8 +211,11 @@ def load_model(args: argparse.Namespace) -> Transformer:
         with tempfile.TemporaryDirectory(prefix="sagemaker-model-data-") as scratch:
             tar_path = Path(scratch) / "model.tar.gz"
             max_bytes = _max_extract_bytes()
-            download_model_data(source, tar_path, max_bytes)
-            extract_model_data(source, tar_path, model_dir, max_bytes)
+            with download_deadline(args.download_timeout, source):
+                download_model_data(source, tar_path, max_bytes)
+                extract_model_data(source, tar_path, model_dir, max_bytes)
+        if status is not None:
+            status.downloaded()
     transformer = import_handler(source, model_dir)
     started = time.monotonic()
     try:
@@ -331,13 +410,17 @@ def build_app(transformer: Transformer, inference: InferenceThread) -> web.Appli
 
 
 async def serve(transformer: Transformer | None, args: argparse.Namespace, status: StatusChannel,
-                started: float) -> None:
-    """Listen, report ready, and serve until SIGTERM or SIGINT (no transformer: a multi-model server)."""
+                started: float, process: ServingProcess) -> int:
+    """Serve on this process's sockets until SIGTERM or SIGINT (no transformer: a multi-model server).
+
+    The first serving process reports ready and supervises the others; returns the exit code.
+    """
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    # One thread: one prediction at a time, like one model-server worker per instance.
+    process.supervise(stop)
+    # One thread: one prediction at a time, like one model-server worker.
     inference = InferenceThread(loop)
     runner = web.AppRunner(
         build_app(transformer, inference) if transformer is not None else _multi_model_app(args, inference),
@@ -346,18 +429,12 @@ async def serve(transformer: Transformer | None, args: argparse.Namespace, statu
         shutdown_timeout=SHUTDOWN_GRACE_SECONDS,
     )
     await runner.setup()
-    try:
-        await web.TCPSite(runner, args.host, args.port).start()
-    except OSError as error:
-        await runner.cleanup()
-        inference.close()
-        raise StartupError(
-            f'The model server for container "{args.container_name}" could not listen on '
-            f"{args.host}:{args.port}: {error}"
-        ) from error
-    port = runner.addresses[0][1]
-    status.ready(port)
-    log.info("Model server listening on http://%s:%d; start-up took %.2f s", args.host, port, time.monotonic() - started)
+    for sock in process.sockets:  # bound before the fork (serving_processes.py)
+        await web.SockSite(runner, sock).start()
+    if process.primary:
+        status.ready(process)
+        log.info("Model server listening on http://%s:%d with %d worker process(es); start-up took %.2f s",
+                 args.host, process.listeners.port, len(process.pids), time.monotonic() - started)
     if transformer is not None and transformer.uses_default_codecs:
         # numpy is kept out of start-up; load it now on the inference thread, before the first
         # request needs it, instead of making that request pay for the import.
@@ -371,6 +448,8 @@ async def serve(transformer: Transformer | None, args: argparse.Namespace, statu
     except asyncio.TimeoutError:
         log.warning("A request was still running %d s after the stop signal; abandoning it", SHUTDOWN_GRACE_SECONDS)
     inference.close()
+    # The siblings got the same SIGTERM (the instance signals its process group) and need as long.
+    return await process.finish(grace=SHUTDOWN_GRACE_SECONDS + 1)
 
 
 def _multi_model_mode() -> bool:
@@ -397,9 +476,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--model-data-url", help="http(s) URL of model.tar.gz; omit for no model data")
     parser.add_argument("--model-data-source", help="the s3:// URI as given to CreateModel, for messages")
     parser.add_argument("--container-name", default="container_1", help="container name used in messages")
+    parser.add_argument("--download-timeout", type=float,
+                        help="ModelDataDownloadTimeoutInSeconds: bound on download plus extraction")
+    parser.add_argument("--vcpus", type=int, default=1,
+                        help="the instance type's vCPUs: one serving process each, unless "
+                             "SAGEMAKER_MODEL_SERVER_WORKERS says how many")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
-    parser.add_argument("--status-fd", type=int, required=True, help="inherited fd for the one status line")
+    parser.add_argument("--status-fd", type=int, required=True, help="inherited fd for the status lines")
     return parser.parse_args(argv)
 
 
@@ -433,6 +517,27 @@ def _stop_during_startup(signum: int, frame: object) -> None:
     raise StopRequested()
 
 
+def start_serving_processes(args: argparse.Namespace, status: StatusChannel) -> ServingProcess:
+    """Bind the instance's port, then fork one serving process per vCPU (the model is already loaded)."""
+    try:
+        count = serving_process_count(args.vcpus, os.environ, _multi_model_mode())
+    except WorkerCountError as error:
+        raise StartupError(str(error)) from None
+    try:
+        listeners = bind_listeners(args.host, args.port, count)
+    except OSError as error:
+        raise StartupError(
+            f'The model server for container "{args.container_name}" could not listen on '
+            f"{args.host}:{args.port}: {error}"
+        ) from error
+    sys.stdout.flush()  # a forked process must not write out what its parent had buffered
+    sys.stderr.flush()
+    process = fork_serving_processes(listeners, count, close_in_children=(status.fd,))
+    if not process.primary:
+        status.forget()
+    return process
+
+
 def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     args = parse_args(argv)
@@ -442,8 +547,9 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signum, _stop_during_startup)
     try:
         # A multi-model container starts empty; SageMaker loads models through its /models API.
-        transformer = None if _multi_model_mode() else load_model(args)
-        asyncio.run(serve(transformer, args, status, started))
+        transformer = None if _multi_model_mode() else load_model(args, status)
+        process = start_serving_processes(args, status)
+        return asyncio.run(serve(transformer, args, status, started, process))
     except StartupError as error:
         log.error("Worker start-up failed: %s", error.reason)
         status.failed(error.reason)
