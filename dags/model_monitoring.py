@@ -1,7 +1,7 @@
 """Model monitoring: check each monitored endpoint's captured requests against its data-quality baseline.
 
 Hourly, and whenever a release publishes a monitored endpoint's Asset. Wiring only: the steps are
-``sagemaker_ops.operators.model_monitor`` operators; the pipelines with a ``monitoring:`` section
+``sagemaker_ops.operators.model_monitor_*`` operators; the pipelines with a ``monitoring:`` section
 come from ``include/pipelines/`` (validated at parse time, as the release DAGs do).
 """
 
@@ -13,11 +13,8 @@ from datetime import timedelta
 import airflow.providers.amazon.aws.operators.base_aws  # noqa: F401
 from airflow.sdk import DAG, AssetAny, AssetOrTimeSchedule, CronTriggerTimetable, Param, TaskGroup, task
 from sagemaker_ops.assets import endpoint_asset
-from sagemaker_ops.operators.model_monitor import (
-    DataQualityCheckOperator,
-    DriftReportOperator,
-    MonitoringExecutionsOperator,
-)
+from sagemaker_ops.operators.model_monitor_check import DataQualityCheckOperator
+from sagemaker_ops.operators.model_monitor_report import DriftReportOperator, MonitoringExecutionsOperator
 from sagemaker_ops.pipeline_config import PipelineConfig, load_pipelines, pipelines_dir
 
 PIPELINES_DIR = pipelines_dir(__file__)  # include/pipelines/, or SAGEMAKER_OPS_PIPELINES_DIR
@@ -87,7 +84,7 @@ def monitoring_group(pipeline: PipelineConfig) -> None:
             """Fail, warn or ignore, per the pipeline's monitoring.check.policy."""
             import logging
 
-            from sagemaker_ops.operators.model_monitor import apply_policy
+            from sagemaker_ops.operators.model_monitor_check import apply_policy
 
             apply_policy(result, policy, logging.getLogger("airflow.task"))
             return {"policy": policy, "violation_count": result["violation_count"],

@@ -23,7 +23,7 @@ from datetime import timedelta
 import airflow.providers.amazon.aws.operators.base_aws  # noqa: F401
 from airflow.sdk import DAG, Metadata, task
 from sagemaker_ops.assets import endpoint_asset
-from sagemaker_ops.operators.model_monitor import CreateDataQualityBaselineOperator, EnsureMonitoringScheduleOperator
+from sagemaker_ops.operators.model_monitor_release import CreateDataQualityBaselineOperator, EnsureMonitoringScheduleOperator
 from sagemaker_ops.operators.s3 import PackageModelOperator, PackageMultiModelOperator
 from sagemaker_ops.operators.sagemaker import (
     DEFAULT_IMAGE_INSTANCE_TYPE,

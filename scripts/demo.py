@@ -190,7 +190,7 @@ def wait_for_capture(emulator_url: str, pipeline, end: datetime, attempts: int =
 def show_check(emulator_url: str, pipeline, start: datetime, end: datetime, report_path: Path) -> None:
     """The check's violations and drift report, read from S3 where the monitoring DAG wrote them."""
     from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-    from sagemaker_ops.monitoring import s3_join, window_id
+    from sagemaker_ops.model_monitor_jobs import s3_join, window_id
 
     s3, monitoring, endpoint = clients(emulator_url)["s3"], pipeline.monitoring, pipeline.endpoint.name
     window = window_id(start, end)

@@ -1,4 +1,4 @@
-"""Model Monitor data quality, the pure half: windows, requests, baseline datasets, result tables.
+"""Model Monitor data quality, the pure half: analyzer jobs' images and requests, baseline datasets, check windows.
 
 Schedule expressions and their limits are ``sagemaker_rules.monitor_schedule`` (shared with the
 emulator). No Airflow, no boto3: the pipeline config, the operators and the DAGs import this at parse time.

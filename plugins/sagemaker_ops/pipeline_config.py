@@ -702,7 +702,7 @@ class _Checker:
         return MonitoringConfig(baseline=baseline, schedule=schedule, check=check, report_s3_uri=report.rstrip("/"))
 
     def baseline(self, data: dict, default_output: str) -> BaselineConfig | None:
-        from sagemaker_ops.monitoring import DATASET_FORMATS
+        from sagemaker_ops.model_monitor_jobs import DATASET_FORMATS
 
         path = "monitoring.baseline"
         self.no_unknown_keys(data, path, {"dataset", "format", "header", "exclude_columns", "mode", "output_s3_uri"})

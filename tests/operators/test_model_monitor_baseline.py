@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from airflow.sdk.exceptions import TaskDeferred
-from sagemaker_ops.operators.model_monitor import CreateDataQualityBaselineOperator, ProcessingJobFailed
+from sagemaker_ops.hooks.sagemaker import ProcessingJobFailed
+from sagemaker_ops.operators.model_monitor_release import CreateDataQualityBaselineOperator
 from tests.operators.conftest import AwsTarget
 
 REPO = Path(__file__).resolve().parents[2]

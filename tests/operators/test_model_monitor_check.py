@@ -18,12 +18,8 @@ from types import SimpleNamespace
 import pytest
 
 from airflow.sdk.exceptions import TaskDeferred
-from sagemaker_ops.operators.model_monitor import (
-    DataQualityCheckOperator,
-    DataQualityViolations,
-    DriftReportOperator,
-    apply_policy,
-)
+from sagemaker_ops.operators.model_monitor_check import DataQualityCheckOperator, DataQualityViolations, apply_policy
+from sagemaker_ops.operators.model_monitor_report import DriftReportOperator
 from tests.operators.conftest import AwsTarget
 from tests.operators.test_model_monitor_baseline import (  # noqa: F401 - aws is a fixture
     BUCKET,

@@ -15,7 +15,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from airflow.sdk.exceptions import AirflowSkipException
-from sagemaker_ops.operators.model_monitor import EnsureMonitoringScheduleOperator, MonitoringExecutionsOperator
+from sagemaker_ops.operators.model_monitor_release import EnsureMonitoringScheduleOperator
+from sagemaker_ops.operators.model_monitor_report import MonitoringExecutionsOperator
 from tests.operators.conftest import AwsTarget
 from tests.operators.test_model_monitor_baseline import BUCKET, ROLE_ARN, aws, baseline  # noqa: F401 - fixture
 from tests.operators.test_model_monitor_check import capture_line, iris_rows, put_capture

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 from botocore.exceptions import ClientError
 
-from sagemaker_ops.operators.model_monitor import EnsureMonitoringScheduleOperator
+from sagemaker_ops.operators.model_monitor_release import EnsureMonitoringScheduleOperator
 from tests.emulator.test_model_monitor_api import job_definition
 
 ROLE_ARN = "arn:aws:iam::123456789012:role/SageMakerRole"

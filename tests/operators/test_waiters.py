@@ -1,4 +1,4 @@
-"""The custom endpoint waiters: every acceptor is valid, and each state lands where it should."""
+"""The custom SageMaker waiters: every acceptor is valid, and each state lands where it should."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from sagemaker_ops.hooks.sagemaker import WAITERS_FILE, SageMakerOpsHook
 SETTLED_SUCCESS = ["InService"]
 SETTLED_FAILURE = ["Failed", "UpdateRollbackFailed", "OutOfService"]
 SETTLED_PENDING = ["Creating", "Updating", "SystemUpdating", "RollingBack"]
-TESTED_WAITERS = {"EndpointSettled", "EndpointDeletionComplete"}
+TESTED_WAITERS = {"EndpointSettled", "EndpointDeletionComplete", "MonitoringScheduleSettled"}
 
 
 @pytest.fixture
@@ -95,3 +95,42 @@ def test_deletion_complete_waits_while_the_endpoint_is_still_there(hook, client,
 def test_deletion_complete_fails_if_the_endpoint_came_back(hook, client, status):
     with pytest.raises(WaiterError, match="terminal failure"):
         wait_once(hook, client, "EndpointDeletionComplete", describe_response(status))
+
+
+def schedule_response(status: str) -> dict:
+    return {
+        "MonitoringScheduleArn": "arn:aws:sagemaker:us-east-1:123456789012:monitoring-schedule/dq",
+        "MonitoringScheduleName": "dq",
+        "MonitoringScheduleStatus": status,
+        "CreationTime": "2026-01-01T00:00:00Z",
+        "LastModifiedTime": "2026-01-01T00:00:00Z",
+        "MonitoringScheduleConfig": {"MonitoringJobDefinitionName": "dq-def", "MonitoringType": "DataQuality"},
+    }
+
+
+def wait_for_schedule_once(hook, client, response: dict | None = None, error_code: str | None = None):
+    with Stubber(client) as stubber:
+        if error_code:
+            stubber.add_client_error("describe_monitoring_schedule", service_error_code=error_code,
+                                     http_status_code=400)
+        else:
+            stubber.add_response("describe_monitoring_schedule", response)
+        hook.get_waiter("MonitoringScheduleSettled", client=client).wait(
+            MonitoringScheduleName="dq", WaiterConfig={"MaxAttempts": 1, "Delay": 0})
+
+
+@pytest.mark.parametrize("status", ["Scheduled", "Stopped"])
+def test_schedule_settled_succeeds_once_the_schedule_is_set_up(hook, client, status):
+    wait_for_schedule_once(hook, client, schedule_response(status))
+
+
+def test_schedule_settled_keeps_waiting_while_pending(hook, client):
+    with pytest.raises(WaiterError, match="Max attempts exceeded"):
+        wait_for_schedule_once(hook, client, schedule_response("Pending"))
+
+
+def test_schedule_settled_fails_on_a_failed_or_missing_schedule(hook, client):
+    with pytest.raises(WaiterError, match="terminal failure"):
+        wait_for_schedule_once(hook, client, schedule_response("Failed"))
+    with pytest.raises(WaiterError, match="terminal failure"):
+        wait_for_schedule_once(hook, client, error_code="ResourceNotFound")

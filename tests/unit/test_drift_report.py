@@ -13,7 +13,7 @@ import pytest
 
 from data_quality import run_check, suggest_baseline
 from sagemaker_ops.drift_report import render_drift_report
-from sagemaker_ops.monitoring import CAPTURE_DATASET_FORMAT, dataset_format
+from sagemaker_ops.model_monitor_jobs import CAPTURE_DATASET_FORMAT, dataset_format
 
 REPO = Path(__file__).resolve().parents[2]
 FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]

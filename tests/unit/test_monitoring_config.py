@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sagemaker_ops import monitoring
+from sagemaker_ops import model_monitor_jobs
 from sagemaker_ops.pipeline_config import PipelineConfigError, load_pipeline
 
 REPO = Path(__file__).resolve().parents[2]
@@ -134,14 +134,14 @@ def test_the_analyzer_image_table_matches_the_sagemaker_sdk():
     sdk = Path(importlib.util.find_spec("sagemaker").submodule_search_locations[0])
     config = json.loads((sdk / "core" / "image_uri_config" / "model-monitor.json").read_text())
     [version] = config["versions"].values()
-    assert version["repository"] == monitoring.ANALYZER_REPOSITORY
+    assert version["repository"] == model_monitor_jobs.ANALYZER_REPOSITORY
     standard = {region: account for region, account in version["registries"].items() if "-iso" not in region}
-    assert monitoring.ANALYZER_ACCOUNTS == standard
-    assert monitoring.analyzer_image_uri("us-west-2") == \
+    assert model_monitor_jobs.ANALYZER_ACCOUNTS == standard
+    assert model_monitor_jobs.analyzer_image_uri("us-west-2") == \
         "159807026194.dkr.ecr.us-west-2.amazonaws.com/sagemaker-model-monitor-analyzer"
-    assert monitoring.analyzer_image_uri("cn-north-1").endswith(".amazonaws.com.cn/sagemaker-model-monitor-analyzer")
-    with pytest.raises(monitoring.MonitoringSpecError, match="pass image_uri"):
-        monitoring.analyzer_image_uri("mars-north-1")
+    assert model_monitor_jobs.analyzer_image_uri("cn-north-1").endswith(".amazonaws.com.cn/sagemaker-model-monitor-analyzer")
+    with pytest.raises(model_monitor_jobs.MonitoringSpecError, match="pass image_uri"):
+        model_monitor_jobs.analyzer_image_uri("mars-north-1")
 
 
 def validate(operation: str, request: dict) -> None:
@@ -155,21 +155,21 @@ def validate(operation: str, request: dict) -> None:
 
 
 def test_requests_are_valid_aws_requests():
-    definition = monitoring.data_quality_job_definition(
-        endpoint_name="iris-tree", image_uri=monitoring.analyzer_image_uri("us-east-1"),
+    definition = model_monitor_jobs.data_quality_job_definition(
+        endpoint_name="iris-tree", image_uri=model_monitor_jobs.analyzer_image_uri("us-east-1"),
         statistics_s3_uri="s3://b/base/statistics.json", constraints_s3_uri="s3://b/base/constraints.json",
         output_s3_uri="s3://b/reports", role_arn="arn:aws:iam::123456789012:role/r", instance_type="ml.m5.xlarge")
     validate("CreateDataQualityJobDefinition", {"JobDefinitionName": "iris-tree-dq-1", **definition})
     assert json.loads(definition["DataQualityAppSpecification"]["Environment"]["dataset_format"]) == {
         "sagemakerCaptureJson": {"captureIndexNames": ["endpointInput"]}}
     validate("CreateMonitoringSchedule", {"MonitoringScheduleName": "s", "MonitoringScheduleConfig":
-                                          monitoring.schedule_config("iris-tree-dq-1", "NOW", start_offset="-PT1H",
+                                          model_monitor_jobs.schedule_config("iris-tree-dq-1", "NOW", start_offset="-PT1H",
                                                                      end_offset="-PT0H")})
-    job = monitoring.processing_job_request(
+    job = model_monitor_jobs.processing_job_request(
         name="baseline-abc", image_uri="x/sagemaker-model-monitor-analyzer", role_arn="arn:aws:iam::1:role/r",
-        environment=monitoring.analyzer_environment(monitoring.dataset_format("csv"),
-                                                    monitoring.BASELINE_DATASET_PATH, publish_metrics=False),
-        inputs=[monitoring.s3_input("baseline_dataset_input", "s3://b/d", monitoring.BASELINE_DATASET_PATH)],
+        environment=model_monitor_jobs.analyzer_environment(model_monitor_jobs.dataset_format("csv"),
+                                                    model_monitor_jobs.BASELINE_DATASET_PATH, publish_metrics=False),
+        inputs=[model_monitor_jobs.s3_input("baseline_dataset_input", "s3://b/d", model_monitor_jobs.BASELINE_DATASET_PATH)],
         output_s3_uri="s3://b/out", instance_type="ml.m5.xlarge")
     validate("CreateProcessingJob", job)
     assert job["Environment"] == {
@@ -179,37 +179,37 @@ def test_requests_are_valid_aws_requests():
 
 
 def test_job_names_fit_sagemaker_and_count_attempts():
-    assert monitoring.job_name("iris-tree-baseline", "0123456789ab") == "iris-tree-baseline-0123456789ab"
-    assert monitoring.job_name("iris-tree-baseline", "0123456789ab", 2) == "iris-tree-baseline-0123456789ab-2"
-    long = monitoring.job_name("x" * 80, "0123456789ab", 3)
+    assert model_monitor_jobs.job_name("iris-tree-baseline", "0123456789ab") == "iris-tree-baseline-0123456789ab"
+    assert model_monitor_jobs.job_name("iris-tree-baseline", "0123456789ab", 2) == "iris-tree-baseline-0123456789ab-2"
+    long = model_monitor_jobs.job_name("x" * 80, "0123456789ab", 3)
     assert len(long) == 63 and long.endswith("-0123456789ab-3")
 
 
 def test_a_window_spans_every_capture_hour_it_touches():
     start = datetime(2026, 11, 24, 20, 30, tzinfo=timezone.utc)
     end = datetime(2026, 11, 24, 22, 0, tzinfo=timezone.utc)
-    assert monitoring.capture_hours(start, end) == ["2026/11/24/20", "2026/11/24/21", "2026/11/24/22"]
-    assert monitoring.window_id(start, end) == "20261124T203000Z-20261124T220000Z"
-    assert monitoring.parse_time("2026-11-24T20:30:00Z", "t") == start
-    assert monitoring.parse_time("2026-11-24T20:30:00", "t") == start  # naive means UTC
-    with pytest.raises(monitoring.MonitoringSpecError, match="window_start must be an ISO-8601 time"):
-        monitoring.parse_time("yesterday", "window_start")
-    with pytest.raises(monitoring.MonitoringSpecError, match="may not exceed 24 hours"):
-        monitoring.check_window(start.replace(day=20), end)
+    assert model_monitor_jobs.capture_hours(start, end) == ["2026/11/24/20", "2026/11/24/21", "2026/11/24/22"]
+    assert model_monitor_jobs.window_id(start, end) == "20261124T203000Z-20261124T220000Z"
+    assert model_monitor_jobs.parse_time("2026-11-24T20:30:00Z", "t") == start
+    assert model_monitor_jobs.parse_time("2026-11-24T20:30:00", "t") == start  # naive means UTC
+    with pytest.raises(model_monitor_jobs.MonitoringSpecError, match="window_start must be an ISO-8601 time"):
+        model_monitor_jobs.parse_time("yesterday", "window_start")
+    with pytest.raises(model_monitor_jobs.MonitoringSpecError, match="may not exceed 24 hours"):
+        model_monitor_jobs.check_window(start.replace(day=20), end)
 
 
 def test_a_csv_baseline_drops_the_label_and_keeps_the_text(tmp_path: Path):
     source = tmp_path / "in.csv"
     source.write_text("a,b,label\n1.10,x,cat\n2,y,dog\n\n")
-    prepared = monitoring.prepare_dataset(source, "csv", True, ["label"], tmp_path)
+    prepared = model_monitor_jobs.prepare_dataset(source, "csv", True, ["label"], tmp_path)
     assert prepared.path.read_text() == "a,b\n1.10,x\n2,y\n"
     assert (prepared.rows, prepared.columns) == (2, ("a", "b"))
-    again = monitoring.prepare_dataset(source, "csv", True, ["label"], tmp_path / ".." / tmp_path.name)
+    again = model_monitor_jobs.prepare_dataset(source, "csv", True, ["label"], tmp_path / ".." / tmp_path.name)
     assert again.sha256 == prepared.sha256
-    headerless = monitoring.prepare_dataset(source, "csv", False, ["_c2"], tmp_path)
+    headerless = model_monitor_jobs.prepare_dataset(source, "csv", False, ["_c2"], tmp_path)
     assert headerless.columns == ("_c0", "_c1")
-    with pytest.raises(monitoring.MonitoringSpecError, match=r"exclude_columns \['species'\] are not columns"):
-        monitoring.prepare_dataset(source, "csv", True, ["species"], tmp_path)
+    with pytest.raises(model_monitor_jobs.MonitoringSpecError, match=r"exclude_columns \['species'\] are not columns"):
+        model_monitor_jobs.prepare_dataset(source, "csv", True, ["species"], tmp_path)
 
 
 def test_json_lines_and_parquet_baselines_drop_the_label(tmp_path: Path):
@@ -218,11 +218,11 @@ def test_json_lines_and_parquet_baselines_drop_the_label(tmp_path: Path):
 
     lines = tmp_path / "in.jsonl"
     lines.write_text('{"a": 1, "label": "x"}\n{"a": 2.5, "label": "y"}\n')
-    prepared = monitoring.prepare_dataset(lines, "json", True, ["label"], tmp_path)
+    prepared = model_monitor_jobs.prepare_dataset(lines, "json", True, ["label"], tmp_path)
     assert prepared.path.read_text() == '{"a":1}\n{"a":2.5}\n'
     table = tmp_path / "in.parquet"
     pq.write_table(pa.table({"a": [1.0, 2.0], "label": ["x", "y"]}), table)
-    prepared = monitoring.prepare_dataset(table, "parquet", True, ["label"], tmp_path)
+    prepared = model_monitor_jobs.prepare_dataset(table, "parquet", True, ["label"], tmp_path)
     assert pq.read_table(prepared.path).column_names == ["a"] and prepared.rows == 2
 
 
@@ -231,9 +231,9 @@ def test_violation_tables_and_summaries():
                    "description": "Baseline drift distance: 0.6 exceeds threshold: 0.1"},
                   {"feature_name": "petal_length", "constraint_check_type": "missing_column_check",
                    "description": "There are missing columns"}]
-    table = monitoring.violations_table(violations)
+    table = model_monitor_jobs.violations_table(violations)
     assert table.splitlines()[0].split() == ["feature", "check", "description"]
     assert "petal_length  baseline_drift_check  Baseline drift distance: 0.6" in table
-    assert monitoring.violation_summary(violations) == {"baseline_drift_check": ["petal_length"],
+    assert model_monitor_jobs.violation_summary(violations) == {"baseline_drift_check": ["petal_length"],
                                                         "missing_column_check": ["petal_length"]}
-    assert monitoring.violations_table([]) == "no violations"
+    assert model_monitor_jobs.violations_table([]) == "no violations"

@@ -1,8 +1,9 @@
-"""SageMaker control-plane hook with this project's endpoint waiters."""
+"""SageMaker control-plane hook: describe-or-None, processing jobs and this project's waiters."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -10,14 +11,36 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from airflow.providers.amazon.aws.hooks.sagemaker import SageMakerHook
+from airflow.providers.amazon.aws.utils.waiter_with_logging import wait
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 WAITERS_FILE = Path(__file__).resolve().parents[1] / "waiters" / "sagemaker.json"
+PROCESSING_JOB_FAILED_STATES = ("Failed", "Stopped")
 
 
 def is_not_found(error: ClientError) -> bool:
-    """SageMaker reports a missing model/config/endpoint as ValidationException "Could not find ..."."""
+    """SageMaker reports a missing model/config/endpoint as ValidationException "Could not find ...", and a
+    missing processing job, job definition or monitoring schedule as ResourceNotFound."""
     details = error.response.get("Error", {})
-    return details.get("Code") == "ValidationException" and "Could not find" in details.get("Message", "")
+    code = details.get("Code")
+    return code == "ResourceNotFound" or (code == "ValidationException" and "Could not find" in
+                                          details.get("Message", ""))
+
+
+def is_already_exists(error: ClientError) -> bool:
+    """CreateModel/CreateEndpointConfig/CreateEndpoint say "Cannot create already existing ..."; the
+    processing and monitoring APIs answer ResourceInUse."""
+    details = error.response.get("Error", {})
+    return details.get("Code") == "ResourceInUse" or details.get("Message", "").startswith(
+        "Cannot create already existing")
+
+
+class ProcessingJobFailed(AirflowException):
+    """A processing job ended Failed or Stopped (the message carries its FailureReason)."""
+
+
+class ProcessingJobAttemptsExhausted(AirflowFailException):
+    """Every attempt name of a processing job is taken by a failed job (another retry cannot help)."""
 
 
 class SageMakerOpsHook(SageMakerHook):
@@ -25,30 +48,21 @@ class SageMakerOpsHook(SageMakerHook):
     Interact with Amazon SageMaker; thick wrapper around ``boto3.client("sagemaker")``.
 
     Extends the provider's :class:`~airflow.providers.amazon.aws.hooks.sagemaker.SageMakerHook` with
-    describe-or-None helpers and DeleteEndpoint, and loads the custom waiters in
-    ``sagemaker_ops/waiters/sagemaker.json`` (``EndpointSettled``, ``EndpointDeletionComplete``).
-    That file replaces the provider's custom SageMaker waiters for this hook; boto's official
-    waiters (``endpoint_in_service``, ...) stay available.
+    describe-or-None helpers, DeleteEndpoint, processing jobs found by name before one is started,
+    and the custom waiters in ``sagemaker_ops/waiters/sagemaker.json`` (``EndpointSettled``,
+    ``EndpointDeletionComplete``, ``MonitoringScheduleSettled``). That file replaces the provider's
+    custom SageMaker waiters for this hook; boto's official waiters (``endpoint_in_service``,
+    ``processing_job_completed_or_stopped``, ...) stay available.
     """
 
     @cached_property
     def waiter_path(self) -> os.PathLike[str] | None:
         return WAITERS_FILE
 
-    def describe_model_or_none(self, model_name: str) -> dict[str, Any] | None:
-        return self._describe_or_none("describe_model", ModelName=model_name)
+    # -- describe or None -------------------------------------------------------------------------
 
-    def describe_endpoint_config_or_none(self, config_name: str) -> dict[str, Any] | None:
-        return self._describe_or_none("describe_endpoint_config", EndpointConfigName=config_name)
-
-    def describe_endpoint_or_none(self, endpoint_name: str) -> dict[str, Any] | None:
-        return self._describe_or_none("describe_endpoint", EndpointName=endpoint_name)
-
-    def delete_endpoint(self, endpoint_name: str) -> None:
-        """Delete an endpoint (the only call AWS accepts on a ``Failed`` endpoint)."""
-        self.conn.delete_endpoint(EndpointName=endpoint_name)
-
-    def _describe_or_none(self, method: str, **kwargs: str) -> dict[str, Any] | None:
+    def describe_or_none(self, method: str, **kwargs: str) -> dict[str, Any] | None:
+        """Call ``Describe*`` ``method``; None when SageMaker says the resource does not exist."""
         try:
             response = getattr(self.conn, method)(**kwargs)
         except ClientError as error:
@@ -57,3 +71,119 @@ class SageMakerOpsHook(SageMakerHook):
             raise
         response.pop("ResponseMetadata", None)
         return response
+
+    def describe_model_or_none(self, model_name: str) -> dict[str, Any] | None:
+        return self.describe_or_none("describe_model", ModelName=model_name)
+
+    def describe_endpoint_config_or_none(self, config_name: str) -> dict[str, Any] | None:
+        return self.describe_or_none("describe_endpoint_config", EndpointConfigName=config_name)
+
+    def describe_endpoint_or_none(self, endpoint_name: str) -> dict[str, Any] | None:
+        return self.describe_or_none("describe_endpoint", EndpointName=endpoint_name)
+
+    def describe_processing_job_or_none(self, job_name: str) -> dict[str, Any] | None:
+        return self.describe_or_none("describe_processing_job", ProcessingJobName=job_name)
+
+    def describe_monitoring_schedule_or_none(self, schedule_name: str) -> dict[str, Any] | None:
+        return self.describe_or_none("describe_monitoring_schedule", MonitoringScheduleName=schedule_name)
+
+    def describe_data_quality_job_definition_or_none(self, name: str) -> dict[str, Any] | None:
+        return self.describe_or_none("describe_data_quality_job_definition", JobDefinitionName=name)
+
+    def delete_endpoint(self, endpoint_name: str) -> None:
+        """Delete an endpoint (the only call AWS accepts on a ``Failed`` endpoint)."""
+        self.conn.delete_endpoint(EndpointName=endpoint_name)
+
+    # -- processing jobs --------------------------------------------------------------------------
+
+    def find_or_start_processing_job(self, attempt_names: Sequence[str],
+                                     build_request: Callable[[str], dict[str, Any]]) -> dict[str, Any]:
+        """
+        The first of ``attempt_names`` that is running or completed, else start the first unused one.
+
+        A job that already ended Failed/Stopped belongs to an earlier try: the next name is used.
+        Returns the job's description (it may still be running).
+        """
+        for name in attempt_names:
+            job = self.describe_processing_job_or_none(name)
+            if job is None:
+                return self.start_processing_job(build_request(name))
+            if job["ProcessingJobStatus"] not in PROCESSING_JOB_FAILED_STATES:
+                return job
+            self.log.warning("Processing job %s of an earlier try ended %s (%s); starting another.", name,
+                             job["ProcessingJobStatus"], job.get("FailureReason") or "no FailureReason")
+        raise ProcessingJobAttemptsExhausted(f"Processing jobs {', '.join(attempt_names)} all failed; see the "
+                                             "FailureReason of each attempt above.")
+
+    def completed_processing_job_name(self, attempt_names: Sequence[str]) -> str | None:
+        """The attempt that completed, if one did (None if the results came from elsewhere)."""
+        for name in attempt_names:
+            job = self.describe_processing_job_or_none(name)
+            if job is None:
+                return None
+            if job["ProcessingJobStatus"] == "Completed":
+                return name
+        return None
+
+    def start_processing_job(self, request: dict[str, Any]) -> dict[str, Any]:
+        """CreateProcessingJob; a job of that name started concurrently is taken as this one."""
+        name = request["ProcessingJobName"]
+        self.log.info("Starting processing job %s (%s)", name, request["AppSpecification"]["ImageUri"])
+        try:
+            self.conn.create_processing_job(**request)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "ResourceInUse":
+                raise
+            self.log.info("Processing job %s was started concurrently; waiting for it.", name)
+        return self.conn.describe_processing_job(ProcessingJobName=name)
+
+    def wait_for_processing_job(self, name: str, waiter_delay: int, waiter_max_attempts: int) -> dict[str, Any]:
+        """Wait with boto's ``ProcessingJobCompletedOrStopped``; a job that ends Failed/Stopped raises."""
+        try:
+            wait(
+                waiter=self.get_waiter("processing_job_completed_or_stopped"),
+                waiter_delay=waiter_delay,
+                waiter_max_attempts=waiter_max_attempts,
+                args={"ProcessingJobName": name},
+                failure_message=f"Processing job {name} failed",
+                status_message=f"Status of processing job {name}",
+                status_args=["ProcessingJobStatus"],
+            )
+        except AirflowException as error:
+            job = self.describe_processing_job_or_none(name) or {}
+            if job.get("ProcessingJobStatus") not in PROCESSING_JOB_FAILED_STATES:
+                raise ProcessingJobFailed(f"Gave up waiting for processing job {name}: {error}") from error
+        return self.judge_processing_job(self.conn.describe_processing_job(ProcessingJobName=name))
+
+    @staticmethod
+    def judge_processing_job(job: dict[str, Any]) -> dict[str, Any]:
+        """The job, if it did not end Failed/Stopped; else raise with its FailureReason."""
+        status = job["ProcessingJobStatus"]
+        if status in PROCESSING_JOB_FAILED_STATES:
+            raise ProcessingJobFailed(f"Processing job {job['ProcessingJobName']} ended {status}: "
+                                      f"{job.get('FailureReason') or 'no FailureReason given'}")
+        return job
+
+    # -- monitoring schedules ---------------------------------------------------------------------
+
+    def wait_for_monitoring_schedule(self, name: str, waiter_delay: int, waiter_max_attempts: int) -> dict[str, Any]:
+        """Wait while the schedule is Pending (``MonitoringScheduleSettled``); a Failed one raises with its reason."""
+        try:
+            wait(
+                waiter=self.get_waiter("MonitoringScheduleSettled"),
+                waiter_delay=waiter_delay,
+                waiter_max_attempts=waiter_max_attempts,
+                args={"MonitoringScheduleName": name},
+                failure_message=f"Monitoring schedule {name} did not settle",
+                status_message=f"Status of monitoring schedule {name}",
+                status_args=["MonitoringScheduleStatus", "FailureReason"],
+            )
+        except AirflowException as error:
+            schedule = self.describe_monitoring_schedule_or_none(name)
+            if schedule is None:
+                raise AirflowException(f"Monitoring schedule {name} disappeared while being set up.") from error
+            if schedule["MonitoringScheduleStatus"] == "Failed":
+                raise AirflowException(f"Monitoring schedule {name} is Failed: "
+                                       f"{schedule.get('FailureReason') or 'no FailureReason given'}") from error
+            raise
+        return self.describe_monitoring_schedule_or_none(name)
