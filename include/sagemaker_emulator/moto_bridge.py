@@ -94,26 +94,97 @@ class MotoGateway:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
-def cloudwatch(region: str) -> Any:
-    from moto.cloudwatch.models import cloudwatch_backends
+# -- the backends, behind named operations ---------------------------------------------------------
+# Everything the emulator asks of moto's backends goes through the functions below, so that a moto
+# upgrade that moves a backend or changes a signature is a change to this file only. They are
+# synchronous (moto is): call them from a thread when a payload may be large.
 
-    return cloudwatch_backends[ACCOUNT_ID][region]
-
-
-def logs(region: str) -> Any:
-    from moto.logs.models import logs_backends
-
-    return logs_backends[ACCOUNT_ID][region]
+METRIC_DATA_PER_CALL = 1000  # PutMetricData's limit per request
 
 
-def s3() -> Any:
+class NoSuchBucket(LookupError):
+    """The bucket does not exist in the emulator's S3."""
+
+
+def _s3() -> Any:
     """moto's S3 for our account (buckets are global to the partition, not per region)."""
     from moto.s3.models import s3_backends
 
     return s3_backends[ACCOUNT_ID]["aws"]
 
 
-def sns(region: str) -> Any:
+def _bucket(name: str) -> Any:
+    from moto.s3.exceptions import MissingBucket
+
+    try:
+        return _s3().get_bucket(name)
+    except MissingBucket:
+        raise NoSuchBucket(f"NoSuchBucket: the bucket {name} does not exist") from None
+
+
+def put_object(bucket: str, key: str, body: bytes, content_type: str | None = None) -> None:
+    _bucket(bucket)
+    stored = _s3().put_object(bucket, key, body)
+    if content_type:
+        stored.set_metadata({"Content-Type": content_type})
+
+
+def object_size(bucket: str, key: str) -> int | None:
+    """The object's size in bytes, None if there is no such key (NoSuchBucket if no such bucket)."""
+    _bucket(bucket)
+    found = _s3().get_object(bucket, key)
+    return None if found is None else found.size
+
+
+def get_object(bucket: str, key: str) -> bytes | None:
+    """The object's bytes, None if there is no such key (NoSuchBucket if no such bucket)."""
+    _bucket(bucket)
+    found = _s3().get_object(bucket, key)
+    return None if found is None else found.value
+
+
+def list_keys(bucket: str, prefix: str) -> list[str]:
+    """Every key that starts with ``prefix``, sorted."""
+    keys, _, _, _ = _s3().list_objects(_bucket(bucket), prefix, None, None, None)
+    return sorted(key.name for key in keys)
+
+
+def put_metric_data(region: str, namespace: str, data: list[dict[str, Any]]) -> None:
+    backend = _cloudwatch(region)
+    for start in range(0, len(data), METRIC_DATA_PER_CALL):
+        backend.put_metric_data(namespace, data[start:start + METRIC_DATA_PER_CALL])
+
+
+def _cloudwatch(region: str) -> Any:
+    from moto.cloudwatch.models import cloudwatch_backends
+
+    return cloudwatch_backends[ACCOUNT_ID][region]
+
+
+def _logs(region: str) -> Any:
+    from moto.logs.models import logs_backends
+
+    return logs_backends[ACCOUNT_ID][region]
+
+
+def ensure_log_stream(region: str, group: str, stream: str) -> None:
+    """Create the log group and stream unless they exist (as the SageMaker agents do)."""
+    backend = _logs(region)
+    if group not in backend.groups:
+        backend.create_log_group(group, tags={})
+    if stream not in backend.groups[group].streams:
+        backend.create_log_stream(group, stream)
+
+
+def put_log_events(region: str, group: str, stream: str, events: list[dict[str, Any]]) -> None:
+    """``events``: ``{"timestamp": <epoch ms>, "message": str}`` in time order."""
+    ensure_log_stream(region, group, stream)
+    _logs(region).put_log_events(group, stream, events)
+
+
+def publish(topic_arn: str, message: str) -> None:
+    """Publish to an SNS topic in the topic's own region."""
     from moto.sns.models import sns_backends
 
-    return sns_backends[ACCOUNT_ID][region]
+    region = topic_arn.split(":")[3]
+    sns_backends[ACCOUNT_ID][region].publish(message, arn=topic_arn)

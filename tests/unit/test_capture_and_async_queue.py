@@ -9,10 +9,10 @@ import time
 
 import pytest
 
+from sagemaker_emulator.s3_uri import parse_s3_uri
 from sagemaker_emulator.config import Settings
 from sagemaker_emulator.runtime import capture
-from sagemaker_emulator.runtime.async_queue import (AsyncInferenceQueue, AsyncRequest, Journal, notification,
-                                                    parse_s3_location)
+from sagemaker_emulator.runtime.async_queue import AsyncInferenceQueue, AsyncRequest, Journal, notification
 from sagemaker_emulator.runtime.capture import CaptureConfig, CaptureWriter
 from sagemaker_emulator.runtime.router import Router
 from sagemaker_emulator.runtime.telemetry import EndpointMetrics
@@ -73,8 +73,8 @@ def test_capture_summary():
     ("https://bucket.s3.amazonaws.com/a.json", ("bucket", "a.json")),
     ("https://s3.us-east-1.amazonaws.com/bucket/a.json", ("bucket", "a.json")),
 ])
-def test_parse_s3_location(uri, expected):
-    assert parse_s3_location(uri) == expected
+def test_parse_s3_uri(uri, expected):
+    assert parse_s3_uri(uri) == expected
 
 
 def request(**overrides) -> AsyncRequest:

@@ -15,19 +15,15 @@ def published(monkeypatch):
     """Capture put_metric_data calls instead of sending them to moto: {(region, endpoint, variant, metric): datum}."""
     calls: dict[tuple[str, str, str, str], dict] = {}
 
-    class FakeCloudWatch:
-        def __init__(self, region: str):
-            self.region = region
+    def put_metric_data(region: str, namespace: str, data: list[dict]) -> None:
+        assert namespace == "AWS/SageMaker"
+        for datum in data:
+            dims = {d["Name"]: d["Value"] for d in datum["Dimensions"]}
+            key = (region, dims["EndpointName"], dims["VariantName"], datum["MetricName"])
+            assert key not in calls, "one datum per metric and variant per flush"
+            calls[key] = datum
 
-        def put_metric_data(self, namespace: str, data: list[dict]) -> None:
-            assert namespace == "AWS/SageMaker"
-            for datum in data:
-                dims = {d["Name"]: d["Value"] for d in datum["Dimensions"]}
-                key = (self.region, dims["EndpointName"], dims["VariantName"], datum["MetricName"])
-                assert key not in calls, "one datum per metric and variant per flush"
-                calls[key] = datum
-
-    monkeypatch.setattr(telemetry.moto_bridge, "cloudwatch", FakeCloudWatch)
+    monkeypatch.setattr(telemetry.moto_bridge, "put_metric_data", put_metric_data)
     return calls
 
 

@@ -13,6 +13,7 @@ import logging
 from pathlib import Path
 from functools import cached_property
 
+from sagemaker_emulator.s3_uri import parse_s3_uri
 from sagemaker_emulator.config import CONTAINER_STOP_GRACE_SECONDS, Settings
 from sagemaker_emulator.runtime import multimodel
 from sagemaker_emulator.runtime.capture import capture_writer
@@ -162,7 +163,7 @@ class DeploymentController:
 
     def _http_url(self, s3_uri: str) -> str:
         """A pre-signed GET on the emulator's own S3: the worker downloads as the execution role would."""
-        bucket, _, key = s3_uri[len("s3://"):].partition("/")
+        bucket, key = parse_s3_uri(s3_uri)
         return self._s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": key},
                                                ExpiresIn=3600)
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from sagemaker_emulator import moto_bridge
 from sagemaker_emulator.config import Settings
-from sagemaker_emulator.runtime.async_queue import parse_s3_location
+from sagemaker_emulator.s3_uri import parse_s3_uri
 from sagemaker_emulator.sagemaker.monitoring import COMPLETED_WITH_VIOLATIONS
 from sagemaker_emulator.sagemaker.processing import JobStatus, ProcessingJob
 
@@ -133,10 +133,8 @@ class ProcessingController:
             if line.strip():
                 entry = json.loads(line)
                 by_namespace.setdefault(entry.pop("Namespace"), []).append(_metric_datum(entry))
-        backend = moto_bridge.cloudwatch(self.region)
         for namespace, data in by_namespace.items():
-            for start in range(0, len(data), 1000):
-                backend.put_metric_data(namespace, data[start:start + 1000])
+            moto_bridge.put_metric_data(self.region, namespace, data)
 
 
 def _require_analyzer(image: str) -> None:
@@ -155,7 +153,6 @@ def map_container_path(root: Path, value: str) -> str:
 
 
 def download_inputs(job: ProcessingJob, folder: Path) -> None:
-    backend = moto_bridge.s3()
     for item in job.spec.get("ProcessingInputs", []):
         if "S3Input" not in item:
             raise JobFailed(f"ClientError: input {item['InputName']} is not an S3Input; the emulator reads "
@@ -163,22 +160,22 @@ def download_inputs(job: ProcessingJob, folder: Path) -> None:
         source = item["S3Input"]
         target = Path(map_container_path(folder / "root", source["LocalPath"]))
         target.mkdir(parents=True, exist_ok=True)
-        bucket_name, prefix = parse_s3_location(source["S3Uri"])
+        bucket, prefix = parse_s3_uri(source["S3Uri"])
         try:
-            bucket = backend.get_bucket(bucket_name)
-        except Exception:
+            keys = moto_bridge.list_keys(bucket, prefix)
+        except moto_bridge.NoSuchBucket:
             raise JobFailed(f"ClientError: the bucket of input {item['InputName']} ({source['S3Uri']}) does not "
                             "exist.") from None
-        keys, _, _, _ = backend.list_objects(bucket, prefix, None, None, None)
-        keep = job.input_filters.get(item["InputName"], lambda key: True)
-        wanted = [key for key in keys if keep(key.name)]
         if not keys:
             raise JobFailed(f"ClientError: no objects found under {source['S3Uri']} (input {item['InputName']}).")
-        for key in wanted:
-            relative = _relative_key(prefix, key.name)
-            destination = target.joinpath(*relative.parts)
+        keep = job.input_filters.get(item["InputName"], lambda key: True)
+        for key in filter(keep, keys):
+            body = moto_bridge.get_object(bucket, key)
+            if body is None:
+                continue  # deleted since it was listed
+            destination = target.joinpath(*_relative_key(prefix, key).parts)
             destination.parent.mkdir(parents=True, exist_ok=True)
-            destination.write_bytes(key.value)
+            destination.write_bytes(body)
 
 
 def _relative_key(prefix: str, key: str) -> PurePosixPath:
@@ -196,14 +193,13 @@ def _relative_key(prefix: str, key: str) -> PurePosixPath:
 
 
 def upload_outputs(job: ProcessingJob, folder: Path) -> None:
-    backend = moto_bridge.s3()
     for output in job.spec.get("ProcessingOutputConfig", {}).get("Outputs", []):
         destination = output["S3Output"]
         local = Path(map_container_path(folder / "root", destination["LocalPath"]))
-        bucket, prefix = parse_s3_location(destination["S3Uri"])
+        bucket, prefix = parse_s3_uri(destination["S3Uri"])
         for path in sorted(p for p in local.rglob("*") if p.is_file()):
             key = f"{prefix.rstrip('/')}/{path.relative_to(local).as_posix()}"
-            backend.put_object(bucket, key, path.read_bytes())
+            moto_bridge.put_object(bucket, key, path.read_bytes())
 
 
 def _exit_message(job: ProcessingJob, folder: Path) -> str | None:
@@ -254,11 +250,6 @@ class JobLogs:
     def flush(self) -> None:
         if not self._pending:
             return
-        backend = moto_bridge.logs(self.region)
-        if LOG_GROUP not in backend.groups:
-            backend.create_log_group(LOG_GROUP, tags={})
-        if self.stream not in backend.groups[LOG_GROUP].streams:
-            backend.create_log_stream(LOG_GROUP, self.stream)
-        backend.put_log_events(LOG_GROUP, self.stream, self._pending)
+        moto_bridge.put_log_events(self.region, LOG_GROUP, self.stream, self._pending)
         self._pending = []
 

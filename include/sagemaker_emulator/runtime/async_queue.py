@@ -40,8 +40,8 @@ import time
 import uuid
 from pathlib import Path
 from typing import Any, Mapping
-from urllib.parse import unquote
 
+from sagemaker_emulator.s3_uri import parse_s3_uri
 from sagemaker_emulator import moto_bridge
 from sagemaker_emulator.config import Settings
 from sagemaker_emulator.moto_bridge import ACCOUNT_ID
@@ -284,7 +284,7 @@ class AsyncInferenceQueue:
     async def _read_input(self, request: AsyncRequest) -> bytes:
         if request.inline_body is not None:
             return base64.b64decode(request.inline_body)
-        bucket, key = parse_s3_location(request.input_location)
+        bucket, key = parse_s3_uri(request.input_location)
         try:
             return await asyncio.to_thread(_get_object, bucket, key)
         except Exception as error:  # noqa: BLE001 - any S3 refusal is the request's failure
@@ -316,7 +316,7 @@ class AsyncInferenceQueue:
 
     async def _write(self, location: str, body: bytes, content_type: str | None) -> None:
         try:
-            await asyncio.to_thread(_put_object, *parse_s3_location(location), body, content_type)
+            await asyncio.to_thread(moto_bridge.put_object, *parse_s3_uri(location), body, content_type)
         except Exception as error:  # noqa: BLE001 - e.g. the output bucket does not exist
             raise _Failure(f"ServerError: Failed to upload the inference result to {location}: {error}") from None
 
@@ -340,7 +340,7 @@ class AsyncInferenceQueue:
         message = notification(request, status, content_type=content_type, failure_reason=failure_reason,
                                body=body if kind in request.include_response_in else None)
         try:
-            await asyncio.to_thread(_publish, topic, json.dumps(message))
+            await asyncio.to_thread(moto_bridge.publish, topic, json.dumps(message))
         except Exception as error:  # noqa: BLE001 - a lost notification must not lose the result
             self._count(request, "NotificationFailures")
             log.error("async inference %s: could not notify %s: %s", request.id, topic, error)
@@ -380,8 +380,7 @@ class AsyncInferenceQueue:
             by_region[region] += [_datum(endpoint, metric, _UNITS.get(metric, "None"), *stat)
                                   for metric, stat in stats.items()]
         for region, data in by_region.items():
-            for start in range(0, len(data), 1000):
-                moto_bridge.cloudwatch(region).put_metric_data(NAMESPACE, data[start:start + 1000])
+            moto_bridge.put_metric_data(region, NAMESPACE, data)
 
     def _backlog_data(self, region: str, endpoint: str, instances: int) -> list[dict]:
         backlog = self._backlogs.get((region, endpoint.lower())) or _Backlog()
@@ -482,18 +481,6 @@ def _join(base: str, extension: str | None, name: str) -> str:
     return "/".join(parts)
 
 
-def parse_s3_location(uri: str) -> tuple[str, str]:
-    """(bucket, key) of ``s3://bucket/key`` or an https URL in virtual-hosted or path style."""
-    scheme, _, rest = uri.partition("://")
-    host, _, path = rest.partition("/")
-    if scheme == "s3":
-        return host, unquote(path)
-    if ".s3" in host and not host.startswith("s3"):  # bucket.s3[.region].amazonaws.com/key
-        return host.split(".s3", 1)[0], unquote(path)
-    bucket, _, key = path.partition("/")
-    return bucket, unquote(key)
-
-
 def notification(request: AsyncRequest, status: str, *, content_type: str | None = None,
                  failure_reason: str | None = None, body: bytes | None = None) -> dict[str, Any]:
     """The SNS message of one finished request, in AWS's InferenceResult shape."""
@@ -519,23 +506,15 @@ def _iso(epoch: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch)) + f".{int(epoch * 1000) % 1000:03d}Z"
 
 
-# -- moto, in-process (called in a thread: payloads reach 1 GB) -----------------------------------
+# -- S3, in-process (called in a thread: payloads reach 1 GB) -------------------------------------
 
 def _get_object(bucket: str, key: str) -> bytes:
-    found = moto_bridge.s3().get_object(bucket, key)
-    if found is None:
+    size = moto_bridge.object_size(bucket, key)
+    if size is None:
         raise LookupError(f"NoSuchKey: the object s3://{bucket}/{key} does not exist")
-    if found.size > MAX_INPUT_BYTES:
-        raise ValueError(f"the payload is {found.size} bytes; asynchronous inference accepts up to {MAX_INPUT_BYTES}")
-    return found.value
-
-
-def _put_object(bucket: str, key: str, body: bytes, content_type: str | None) -> None:
-    stored = moto_bridge.s3().put_object(bucket, key, body)
-    if content_type:
-        stored.set_metadata({"Content-Type": content_type})
-
-
-def _publish(topic_arn: str, message: str) -> None:
-    region = topic_arn.split(":")[3]
-    moto_bridge.sns(region).publish(message, arn=topic_arn)
+    if size > MAX_INPUT_BYTES:
+        raise ValueError(f"the payload is {size} bytes; asynchronous inference accepts up to {MAX_INPUT_BYTES}")
+    body = moto_bridge.get_object(bucket, key)
+    if body is None:
+        raise LookupError(f"NoSuchKey: the object s3://{bucket}/{key} does not exist")
+    return body

@@ -33,6 +33,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from sagemaker_emulator.s3_uri import parse_s3_uri
 from sagemaker_emulator import moto_bridge
 
 log = logging.getLogger(__name__)
@@ -64,7 +65,7 @@ class CaptureConfig:
         capture = spec.get("DataCaptureConfig")
         if not capture or not capture.get("EnableCapture", True):
             return None
-        bucket, _, prefix = capture["DestinationS3Uri"][len("s3://"):].partition("/")
+        bucket, prefix = parse_s3_uri(capture["DestinationS3Uri"])
         modes = {option["CaptureMode"] for option in capture["CaptureOptions"]}
         headers = capture.get("CaptureContentTypeHeader") or {}
         return cls(bucket=bucket, prefix=prefix.strip("/"),
@@ -181,6 +182,5 @@ def capture_writer(endpoint: str, spec: Mapping[str, Any], flush_seconds: float)
 
 
 def _put_objects(bucket: str, files: dict[str, bytes]) -> None:
-    backend = moto_bridge.s3()
     for key, body in files.items():
-        backend.put_object(bucket, key, body)
+        moto_bridge.put_object(bucket, key, body)

@@ -40,6 +40,7 @@ from typing import Any, Callable, Iterator, Mapping
 
 import aiohttp
 
+from sagemaker_emulator.s3_uri import join_s3_uri, parse_s3_uri
 from sagemaker_emulator.config import MME_MEMORY_ENV
 from sagemaker_emulator.runtime.fleet import VariantFleet
 from sagemaker_emulator.runtime.instance import Instance, WorkerStartError
@@ -141,7 +142,7 @@ def target_model(endpoint_name: str, fleet: VariantFleet, headers: Mapping[str, 
 
 def archive_uri(prefix: str, target: str) -> str:
     """Prefix + relative path with exactly one slash between them."""
-    return f"{prefix.rstrip('/')}/{target.lstrip('/')}"
+    return join_s3_uri(prefix, target)
 
 
 # --- The cache of one instance (pure: no I/O) ---------------------------------------------------
@@ -329,7 +330,7 @@ class MultiModelHost:
     def _load_error(self, router, region: str, fleet: VariantFleet, model: CachedModel, status: int,
                     payload: bytes, reply: dict) -> AwsError:
         if reply.get("type") == "DownloadModelException":
-            bucket, _, key = archive_uri(self.prefix, model.target)[len("s3://"):].partition("/")
+            bucket, key = parse_s3_uri(archive_uri(self.prefix, model.target))
             return RuntimeValidationError(
                 f"Failed to download model data(bucket: {bucket}, key: {key}). Please ensure that there is an "
                 "object located at the URL and that the role passed to CreateModel has permissions to download "

@@ -147,7 +147,7 @@ class EndpointMetrics:
                 datum["Unit"] = "None"
             by_region[(region, namespace)].append(datum)
         for (region, namespace), data in by_region.items():
-            moto_bridge.cloudwatch(region).put_metric_data(namespace, data)
+            moto_bridge.put_metric_data(region, namespace, data)
 
 
 class LogSink:
@@ -158,16 +158,10 @@ class LogSink:
         self.group = f"/aws/sagemaker/Endpoints/{endpoint}"
 
     def stream_for(self, variant: str, instance_id: str) -> str:
-        backend = moto_bridge.logs(self.region)
         stream = f"{variant}/{instance_id}"
-        if self.group not in backend.groups:
-            backend.create_log_group(self.group, tags={})
-        if stream not in backend.groups[self.group].streams:
-            backend.create_log_stream(self.group, stream)
+        moto_bridge.ensure_log_stream(self.region, self.group, stream)
         return stream
 
     def write(self, stream: str, lines: list[str]) -> None:
         now = int(time.time() * 1000)
-        backend = moto_bridge.logs(self.region)
-        if self.group in backend.groups and stream in backend.groups[self.group].streams:
-            backend.put_log_events(self.group, stream, [{"timestamp": now, "message": line} for line in lines])
+        moto_bridge.put_log_events(self.region, self.group, stream, [{"timestamp": now, "message": line} for line in lines])

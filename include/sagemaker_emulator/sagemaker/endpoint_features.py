@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 from typing import Any, Mapping
 
+from sagemaker_emulator.s3_uri import is_s3_uri
 from sagemaker_emulator.sagemaker.errors import ValidationException
 
 
@@ -36,7 +37,7 @@ def validate_features(spec: Mapping[str, Any]) -> None:
 
 def _require_s3_uri(field: str, value: str) -> None:
     # The API pattern also admits https:// URLs; the emulator writes through s3:// URIs only.
-    if not value.startswith("s3://") or len(value) <= len("s3://"):
+    if not is_s3_uri(value):
         raise ValidationException(f"{field} '{value}' is not a valid S3 URI: it must look like s3://bucket/prefix.")
 
 

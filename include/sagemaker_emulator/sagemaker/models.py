@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from sagemaker_emulator.sagemaker.endpoint_features import describe_features, validate_features
+from sagemaker_emulator.s3_uri import is_s3_uri
 from sagemaker_emulator.sagemaker.errors import ValidationException
+from sagemaker_emulator.sagemaker.listing import page_results
 from sagemaker_emulator.sagemaker.variants import validate_capacity_change, validate_endpoint_config
 
 
@@ -236,7 +238,7 @@ class SageMakerBackend:
             raise ValidationException("PrimaryContainer and Containers cannot both be specified.")
         for container in containers:
             url = container.get("ModelDataUrl")
-            if url is not None and not url.startswith("s3://"):
+            if url is not None and not is_s3_uri(url):
                 raise ValidationException(
                     f"ModelDataUrl '{url}' is not a valid S3 URI: it must start with s3:// (e.g. s3://bucket/model.tar.gz).")
         _check_containers(spec, containers)
@@ -379,11 +381,9 @@ class SageMakerBackend:
         return {}
 
     def list_endpoints(self, params: dict[str, Any]) -> dict[str, Any]:
-        wanted = params.get("StatusEquals")
         rows = [{"EndpointName": e.name, "EndpointArn": e.arn, "CreationTime": e.created,
-                 "LastModifiedTime": e.modified, "EndpointStatus": e.status}
-                for e in self.endpoints.values() if wanted is None or e.status == wanted]
-        page, token = page_results(rows, params, "EndpointName")
+                 "LastModifiedTime": e.modified, "EndpointStatus": e.status} for e in self.endpoints.values()]
+        page, token = page_results(rows, params, "EndpointName", equal={"StatusEquals": "EndpointStatus"})
         return {"Endpoints": page, **token}
 
     def _require_settled(self, endpoint: Endpoint) -> None:
@@ -447,24 +447,3 @@ def _check_containers(spec: dict[str, Any], containers: list[dict[str, Any]]) ->
 
 def _without_tags(params: dict[str, Any]) -> dict[str, Any]:
     return {k: copy.deepcopy(v) for k, v in params.items() if k != "Tags"}
-
-
-def page_results(rows: list[dict[str, Any]], params: dict[str, Any], name_key: str) -> tuple[list[dict], dict]:
-    """Filter, sort and paginate a List* result as AWS does (NameContains, CreationTime*, SortBy)."""
-    contains = params.get("NameContains")
-    if contains:
-        rows = [r for r in rows if contains.lower() in r[name_key].lower()]
-    for key, bound, keep in (("CreationTimeAfter", "CreationTime", lambda t, b: t > b),
-                             ("CreationTimeBefore", "CreationTime", lambda t, b: t < b),
-                             ("LastModifiedTimeAfter", "LastModifiedTime", lambda t, b: t > b),
-                             ("LastModifiedTimeBefore", "LastModifiedTime", lambda t, b: t < b)):
-        if params.get(key) is not None:
-            rows = [r for r in rows if bound in r and keep(r[bound], float(params[key]))]
-    sort_by = params.get("SortBy", "CreationTime")
-    sort_key = name_key if sort_by == "Name" else sort_by
-    rows.sort(key=lambda r: r.get(sort_key, 0), reverse=params.get("SortOrder", "Descending") == "Descending")
-    start = int(params.get("NextToken") or 0)
-    size = int(params.get("MaxResults") or 100)
-    page = rows[start:start + size]
-    token = {"NextToken": str(start + size)} if start + size < len(rows) else {}
-    return page, token

@@ -16,7 +16,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
 from sagemaker_emulator.sagemaker.errors import AwsError, ValidationException
-from sagemaker_emulator.sagemaker.models import page_results
+from sagemaker_emulator.s3_uri import join_s3_uri
+from sagemaker_emulator.sagemaker.listing import page_results
 from sagemaker_emulator.sagemaker.processing import JobStatus, ProcessingJob, ProcessingJobs
 from sagemaker_emulator.sagemaker.schedules import Schedule, analysis_window, parse_schedule, validate_window
 
@@ -195,11 +196,9 @@ class Monitoring:
         return {}
 
     def list_data_quality_job_definitions(self, params: dict[str, Any]) -> dict[str, Any]:
-        endpoint = params.get("EndpointName")
         rows = [{"MonitoringJobDefinitionName": d.name, "MonitoringJobDefinitionArn": d.arn, "CreationTime": d.created,
                  "EndpointName": JobSpec.from_definition(d.spec).endpoint_name} for d in self.definitions.values()]
-        rows = [r for r in rows if endpoint is None or r["EndpointName"] == endpoint]
-        page, token = page_results(rows, params, "MonitoringJobDefinitionName")
+        page, token = page_results(rows, params, "MonitoringJobDefinitionName", equal={"EndpointName": "EndpointName"})
         return {"JobDefinitionSummaries": page, **token}
 
     # -- schedules --------------------------------------------------------------------------------
@@ -257,22 +256,17 @@ class Monitoring:
             if schedule.definition_name:
                 row["MonitoringJobDefinitionName"] = schedule.definition_name
             rows.append(row)
-        rows = _filtered(rows, params, {"EndpointName": "EndpointName", "StatusEquals": "MonitoringScheduleStatus",
-                                        "MonitoringJobDefinitionName": "MonitoringJobDefinitionName",
-                                        "MonitoringTypeEquals": "MonitoringType"})
-        page, token = page_results(rows, params, "MonitoringScheduleName")
+        page, token = page_results(rows, params, "MonitoringScheduleName", equal={
+            "EndpointName": "EndpointName", "StatusEquals": "MonitoringScheduleStatus",
+            "MonitoringJobDefinitionName": "MonitoringJobDefinitionName", "MonitoringTypeEquals": "MonitoringType"})
         return {"MonitoringScheduleSummaries": page, **token}
 
     def list_monitoring_executions(self, params: dict[str, Any]) -> dict[str, Any]:
         rows = [e.summary() for s in self.schedules.values() for e in s.executions]
-        rows = _filtered(rows, params, {"MonitoringScheduleName": "MonitoringScheduleName",
-                                        "EndpointName": "EndpointName", "StatusEquals": "MonitoringExecutionStatus",
-                                        "MonitoringJobDefinitionName": "MonitoringJobDefinitionName",
-                                        "MonitoringTypeEquals": "MonitoringType"})
-        for key, keep in (("ScheduledTimeAfter", lambda t, b: t > b), ("ScheduledTimeBefore", lambda t, b: t < b)):
-            if params.get(key) is not None:
-                rows = [r for r in rows if keep(r["ScheduledTime"], float(params[key]))]
-        page, token = page_results(rows, {"MaxResults": 10, **params}, "MonitoringScheduleName")
+        page, token = page_results(rows, params, "MonitoringScheduleName", page_size=10, equal={
+            "MonitoringScheduleName": "MonitoringScheduleName", "EndpointName": "EndpointName",
+            "StatusEquals": "MonitoringExecutionStatus", "MonitoringJobDefinitionName": "MonitoringJobDefinitionName",
+            "MonitoringTypeEquals": "MonitoringType"})
         return {"MonitoringExecutionSummaries": page, **token}
 
     def job_spec(self, schedule: MonitoringSchedule) -> JobSpec:
@@ -342,7 +336,7 @@ def execution_job_request(schedule: MonitoringSchedule, spec: JobSpec, capture_u
     endpoint = spec.endpoint_name
     capture_path = f"{spec.endpoint_input['LocalPath'].rstrip('/')}/{endpoint}"
     inputs = [{"InputName": CAPTURE_INPUT, "S3Input": {
-        "S3Uri": f"{capture_uri.rstrip('/')}/{endpoint}", "LocalPath": capture_path,
+        "S3Uri": join_s3_uri(capture_uri, endpoint), "LocalPath": capture_path,
         "S3DataType": "S3Prefix", "S3InputMode": "File"}}]
     environment = {
         "dataset_format": json.dumps({"sagemakerCaptureJson": {"captureIndexNames": CAPTURE_INDEXES}}),
@@ -364,7 +358,7 @@ def execution_job_request(schedule: MonitoringSchedule, spec: JobSpec, capture_u
     environment.update(spec.environment)  # the user's Environment wins, as on AWS
     app = {"ImageUri": spec.image, **{k: v for k, v in spec.app.items()
                                       if k in ("ContainerEntrypoint", "ContainerArguments")}}
-    report_prefix = f"{spec.output['S3Uri'].rstrip('/')}/{endpoint}/{schedule.name}/{scheduled_time:%Y/%m/%d/%H}"
+    report_prefix = join_s3_uri(spec.output["S3Uri"], endpoint, schedule.name, f"{scheduled_time:%Y/%m/%d/%H}")
     return {
         "ProcessingJobName": f"model-monitoring-{scheduled_time:%Y%m%d%H%M}-{uuid.uuid4().hex[:20]}",
         "ProcessingInputs": inputs,
@@ -386,10 +380,3 @@ def hour_filter(start: datetime, end: datetime) -> Callable[[str], bool]:
         hours.add(moment.strftime("/%Y/%m/%d/%H/"))
         moment += timedelta(hours=1)
     return lambda key: any(hour in key for hour in hours)
-
-
-def _filtered(rows: list[dict[str, Any]], params: dict[str, Any], equal: dict[str, str]) -> list[dict[str, Any]]:
-    for param, key in equal.items():
-        if params.get(param) is not None:
-            rows = [r for r in rows if r.get(key) == params[param]]
-    return rows

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
 from sagemaker_emulator.sagemaker.errors import AwsError, ValidationException
-from sagemaker_emulator.sagemaker.models import page_results
+from sagemaker_emulator.sagemaker.listing import page_results
 from sagemaker_emulator.sagemaker.variants import require_cataloged
 
 
@@ -114,9 +114,8 @@ class ProcessingJobs:
         return {}
 
     def list_processing_jobs(self, params: dict[str, Any]) -> dict[str, Any]:
-        wanted = params.get("StatusEquals")
-        rows = [j.summary() for j in self.jobs.values() if wanted is None or j.status == wanted]
-        page, token = page_results(rows, params, "ProcessingJobName")
+        rows = [j.summary() for j in self.jobs.values()]
+        page, token = page_results(rows, params, "ProcessingJobName", equal={"StatusEquals": "ProcessingJobStatus"})
         return {"ProcessingJobSummaries": page, **token}
 
 
