@@ -9,13 +9,13 @@ import time
 
 import pytest
 
-from sagemaker_emulator.s3_uri import parse_s3_uri
 from sagemaker_emulator.config import Settings
 from sagemaker_emulator.runtime import capture
 from sagemaker_emulator.runtime.async_queue import AsyncInferenceQueue, AsyncRequest, Journal, notification
 from sagemaker_emulator.runtime.capture import CaptureConfig, CaptureWriter
 from sagemaker_emulator.runtime.router import Router
 from sagemaker_emulator.runtime.telemetry import EndpointMetrics
+from sagemaker_emulator.s3_uri import parse_s3_uri
 from sagemaker_emulator.sagemaker.endpoint_features import capture_summary
 
 CAPTURE_SPEC = {"DataCaptureConfig": {

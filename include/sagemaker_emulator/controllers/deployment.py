@@ -13,7 +13,6 @@ import logging
 from pathlib import Path
 from functools import cached_property
 
-from sagemaker_emulator.s3_uri import parse_s3_uri
 from sagemaker_emulator.config import CONTAINER_STOP_GRACE_SECONDS, Settings
 from sagemaker_emulator.runtime import multimodel
 from sagemaker_emulator.runtime.capture import capture_writer
@@ -23,6 +22,7 @@ from sagemaker_emulator.runtime.instance import ContainerSpec, WorkerStartError
 from sagemaker_emulator.runtime.multicontainer import MultiContainerFleet
 from sagemaker_emulator.runtime.router import EndpointRoutes, Router
 from sagemaker_emulator.runtime.telemetry import LogSink
+from sagemaker_emulator.s3_uri import parse_s3_uri
 from sagemaker_emulator.sagemaker.models import Endpoint, EndpointConfig, Model, SageMakerBackend, desired_variants
 
 log = logging.getLogger(__name__)

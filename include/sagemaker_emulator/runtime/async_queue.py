@@ -41,12 +41,12 @@ import uuid
 from pathlib import Path
 from typing import Any, Mapping
 
-from sagemaker_emulator.s3_uri import parse_s3_uri
 from sagemaker_emulator import moto_bridge
 from sagemaker_emulator.config import Settings
 from sagemaker_emulator.moto_bridge import ACCOUNT_ID
 from sagemaker_emulator.runtime.router import EndpointRoutes, InvokeResult, Router, invocation_timeout
 from sagemaker_emulator.runtime.telemetry import NAMESPACE
+from sagemaker_emulator.s3_uri import parse_s3_uri
 from sagemaker_emulator.sagemaker.errors import (AwsError, InstanceLost, ModelError, RuntimeValidationError,
                                                  ServiceUnavailable)
 

@@ -33,8 +33,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from sagemaker_emulator.s3_uri import parse_s3_uri
 from sagemaker_emulator import moto_bridge
+from sagemaker_emulator.s3_uri import parse_s3_uri
 
 log = logging.getLogger(__name__)
 

@@ -40,11 +40,11 @@ from typing import Any, Callable, Iterator, Mapping
 
 import aiohttp
 
-from sagemaker_emulator.s3_uri import join_s3_uri, parse_s3_uri
 from sagemaker_emulator.config import MME_MEMORY_ENV
 from sagemaker_emulator.runtime.fleet import VariantFleet
 from sagemaker_emulator.runtime.instance import Instance, WorkerStartError
 from sagemaker_emulator.runtime.telemetry import INSTANCE_NAMESPACE
+from sagemaker_emulator.s3_uri import join_s3_uri, parse_s3_uri
 from sagemaker_emulator.sagemaker.errors import (AwsError, InstanceLost, ModelError, RuntimeValidationError,
                                                  ServiceUnavailable)
 
