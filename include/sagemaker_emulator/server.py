@@ -13,6 +13,7 @@ from aiohttp import web
 
 from sagemaker_emulator.config import MAX_PAYLOAD_BYTES, Settings
 from sagemaker_emulator.controllers.deployment import DeploymentController
+from sagemaker_emulator.controllers.faults import FaultInjector
 from sagemaker_emulator.controllers.monitoring import MonitoringScheduler
 from sagemaker_emulator.controllers.processing import ProcessingController
 from sagemaker_emulator.moto_bridge import ACCOUNT_ID, MotoGateway
@@ -93,14 +94,14 @@ class Emulator:
         self._controllers: dict[str, DeploymentController] = {}
         self._processing: dict[str, ProcessingController] = {}
         self._monitoring: dict[str, Monitoring] = {}
+        self.faults = FaultInjector()  # test-only: POST /_emulator/faults
         self.scheduler = MonitoringScheduler(lambda: list(self._monitoring.values()))
         self.heap = HeapFreezer()
 
     def backend(self, region: str) -> SageMakerBackend:
         if region not in self._backends:
-            controller = DeploymentController(self.settings, self.router, region)
-            backend = SageMakerBackend(ACCOUNT_ID, region, controller)
-            controller.backend = backend
+            controller = DeploymentController(self.settings, self.router, ACCOUNT_ID, region, self.faults)
+            backend = controller.backend
             self._controllers[region] = controller
             self._backends[region] = backend
             self._add_monitoring(region, backend)
@@ -151,6 +152,16 @@ class Emulator:
         except AwsError as error:
             return web.json_response({"__type": error.code, "message": error.message}, status=error.status)
         return web.json_response(execution.summary(), status=201)
+
+    async def inject_fault(self, request: web.Request) -> web.Response:
+        """Test control: the named stage of an endpoint's next task raises (see controllers/faults.py)."""
+        try:
+            fault = await request.json()
+            self.faults.arm(fault.get("stage", ""), request.query.get("region", DEFAULT_REGION),
+                            fault.get("endpoint", ""), fault.get("message", ""))
+        except (ValueError, AttributeError) as error:
+            return web.json_response({"message": str(error)}, status=400)
+        return web.json_response(fault, status=201)
 
     async def health(self, request: web.Request) -> web.Response:
         return web.json_response({"status": "running", "services": ["sagemaker", "sagemaker-runtime", "moto"]})
@@ -203,6 +214,7 @@ def create_app(settings: Settings) -> web.Application:
     app = web.Application(client_max_size=5 * 1024 ** 3)
     app[EMULATOR] = emulator
     app.router.add_get("/_emulator/health", emulator.health)
+    app.router.add_post("/_emulator/faults", emulator.inject_fault)
     app.router.add_post("/_emulator/monitoring-schedules/{name}/executions", emulator.run_monitoring_schedule)
     app.router.add_post("/endpoints/{name}/invocations", emulator.invoke)
     app.router.add_post("/endpoints/{name}/async-invocations", emulator.invoke_async)

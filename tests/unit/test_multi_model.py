@@ -7,18 +7,18 @@ import asyncio
 import json
 import sys
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from sagemaker_emulator.config import MME_MEMORY_ENV, Settings
+from sagemaker_emulator.config import MME_MEMORY_ENV
 from sagemaker_emulator.runtime import multimodel
 from sagemaker_emulator.runtime.instance import WorkerStartError
-from sagemaker_emulator.runtime.multimodel import MemoryLimit, ModelCache, MultiModelHost
+from sagemaker_emulator.runtime.fleet import refuse_routing_headers
+from sagemaker_emulator.runtime.instance_client import InstanceClient, Invocation
+from sagemaker_emulator.runtime.multimodel import MemoryLimit, ModelCache, MultiModelFleet
 from sagemaker_emulator.runtime.multimodel_server import import_script, model_code_on_path
-from sagemaker_emulator.runtime.router import Router
 from sagemaker_emulator.sagemaker.errors import AwsError, RuntimeValidationError
 
 MIB = 2**20
@@ -92,26 +92,25 @@ def test_a_bad_memory_override_fails_the_deployment(raw):
         multimodel.memory_limit("ml.m5.large", {MME_MEMORY_ENV: raw})
 
 
-def test_host_only_for_multi_model_containers():
-    variant = {"InstanceType": "ml.m5.large"}
-    assert multimodel.host_for({"ModelDataUrl": "s3://b/model.tar.gz"}, variant, str) is None
-    host = multimodel.host_for({"Mode": "MultiModel", "ModelDataUrl": "s3://b/mme/",
-                                "MultiModelConfig": {"ModelCacheSetting": "Disabled"}}, variant, str)
-    assert (host.prefix, host.caching) == ("s3://b/mme/", False)
+def test_multi_model_fleet_only_for_multi_model_containers():
+    assert not multimodel.is_multi_model({"ModelDataUrl": "s3://b/model.tar.gz"})
+    fleet = multimodel.multi_model_fleet(FakeFleet(), {"Mode": "MultiModel", "ModelDataUrl": "s3://b/mme/",
+                                                      "MultiModelConfig": {"ModelCacheSetting": "Disabled"}},
+                                         "ml.m5.large", str, RecordedMetrics())
+    assert (fleet.prefix, fleet.caching) == ("s3://b/mme/", False)
     assert multimodel.container_environment({"Mode": "MultiModel", "Environment": {"A": "1"}}) == {
         "A": "1", "SAGEMAKER_MULTI_MODEL": "true"}
     with pytest.raises(WorkerStartError, match="ModelDataUrl"):
-        multimodel.host_for({"Mode": "MultiModel"}, variant, str)
+        multimodel.multi_model_fleet(FakeFleet(), {"Mode": "MultiModel"}, "ml.m5.large", str, RecordedMetrics())
 
 
 def test_target_model_header_rules():
-    single, multi = FakeFleet(), FakeFleet(multi_model=object())
-    assert multimodel.target_model("ep", single, {}) is None
-    assert multimodel.target_model("ep", multi, {"X-Amzn-SageMaker-Target-Model": "en.tar.gz"}) == "en.tar.gz"
+    refuse_routing_headers("ep", {})
     with pytest.raises(RuntimeValidationError, match="^Endpoint ep is not a multi-model endpoint"):
-        multimodel.target_model("ep", single, {"X-Amzn-SageMaker-Target-Model": "en.tar.gz"})
+        refuse_routing_headers("ep", {"X-Amzn-SageMaker-Target-Model": "en.tar.gz"})
+    mme = MultiModelFleet(FakeFleet(), "s3://b/mme/", str, MemoryLimit(None), RecordedMetrics())
     with pytest.raises(RuntimeValidationError, match=r"^Request [0-9a-f-]{36} is missing a target model header$"):
-        multimodel.target_model("ep", multi, {})
+        asyncio.run(mme.serve(Invocation({}, b"{}", timeout=1)))
 
 
 # --- the worker's module isolation ---------------------------------------------------------------
@@ -140,14 +139,34 @@ def test_each_models_code_is_imported_in_isolation(tmp_path):
 
 @dataclass
 class FakeFleet:
-    multi_model: object = None
+    """What a multi-model fleet uses of the instance fleet it wraps."""
+
     endpoint: str = "ep"
     variant: str = "AllTraffic"
     instances: list = field(default_factory=list)
+    settings: object = None
+
+    def __post_init__(self):
+        self.settings = FakeSettings(client=InstanceClient())
 
     @property
     def ready(self) -> list:
         return list(self.instances)
+
+    def unavailable(self) -> Exception:
+        return RuntimeError("no instance")
+
+
+@dataclass
+class FakeLogs:
+    region: str = "us-east-1"
+    endpoint: str = "ep"
+
+
+@dataclass
+class FakeSettings:
+    client: InstanceClient
+    logs: FakeLogs = field(default_factory=FakeLogs)
 
 
 @dataclass
@@ -156,6 +175,7 @@ class FakeInstance:
     id: str = "i-1"
     inflight: int = 0
     process: object = None
+    logs: FakeLogs = field(default_factory=FakeLogs)
 
     @property
     def address(self) -> str:
@@ -216,21 +236,20 @@ async def serve(container: FakeContainer, budget_mib: int, calls, caching: bool 
     server = TestServer(container.app())
     await server.start_server()
     metrics = RecordedMetrics()
-    router = Router(Settings(), metrics)
-    host = MultiModelHost("s3://bucket/mme/", lambda uri: f"http://s3.local/{uri}", MemoryLimit(None, budget_mib * MIB),
-                          caching)
-    fleet = FakeFleet(multi_model=host, instances=[FakeInstance(server.port)])
+    fleet = FakeFleet(instances=[FakeInstance(server.port)])
+    host = MultiModelFleet(fleet, "s3://bucket/mme/", lambda uri: f"http://s3.local/{uri}",
+                           MemoryLimit(None, budget_mib * MIB), metrics, caching)
 
     async def invoke(target: str) -> str:
-        status, _, body, _ = await host.invoke(router, "us-east-1", fleet, target, {}, b"{}")
-        assert status == 200
-        return json.loads(body)["target"]
+        answer = await host.serve(Invocation({"X-Amzn-SageMaker-Target-Model": target}, b"{}", timeout=5))
+        assert answer.status == 200
+        return json.loads(answer.body)["target"]
 
     try:
         await calls(invoke)
         await asyncio.sleep(0.05)  # background unloads
     finally:
-        await router.close()
+        await fleet.settings.client.close()
         await server.close()
     return container.events, metrics
 

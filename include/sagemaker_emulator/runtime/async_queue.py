@@ -44,7 +44,7 @@ from typing import Any, Mapping
 from sagemaker_emulator import moto_bridge
 from sagemaker_emulator.config import Settings
 from sagemaker_emulator.moto_bridge import ACCOUNT_ID
-from sagemaker_emulator.runtime.router import EndpointRoutes, InvokeResult, Router, invocation_timeout
+from sagemaker_emulator.runtime.router import EndpointRoutes, InvokeResult, Router
 from sagemaker_emulator.runtime.telemetry import NAMESPACE
 from sagemaker_emulator.s3_uri import parse_s3_uri
 from sagemaker_emulator.sagemaker.errors import (AwsError, InstanceLost, ModelError, RuntimeValidationError,
@@ -193,9 +193,7 @@ class AsyncInferenceQueue:
 
     def submit(self, region: str, endpoint_name: str, headers: Mapping[str, str], body: bytes) -> AsyncRequest:
         """Validate and enqueue; the caller answers 202 with the request's locations at once."""
-        routes = self.router.routes.get((region, endpoint_name.lower()))
-        if routes is None or routes.name != endpoint_name:
-            raise RuntimeValidationError(f"Endpoint {endpoint_name} of account {ACCOUNT_ID} not found.")
+        routes = self.router.find(region, endpoint_name)
         if routes.async_inference is None:
             raise RuntimeValidationError(
                 f"Endpoint {endpoint_name} of account {ACCOUNT_ID} is not an asynchronous inference endpoint: "
@@ -293,13 +291,13 @@ class AsyncInferenceQueue:
                            f"{request.input_location}: {error}") from None
 
     async def _invoke(self, request: AsyncRequest, body: bytes) -> InvokeResult:
-        invocation_timeout.set(self.settings.scaled(request.timeout_seconds))  # this task's context only
         headers = {name: value for name, value in (
             ("Content-Type", request.content_type), ("Accept", request.accept),
             ("X-Amzn-SageMaker-Custom-Attributes", request.custom_attributes),
             ("X-Amzn-SageMaker-Inference-Id", request.inference_id)) if value is not None}
         try:
-            return await self.router.invoke(request.region, request.endpoint, headers, body, asynchronous=True)
+            return await self.router.invoke(request.region, request.endpoint, headers, body, asynchronous=True,
+                                            timeout=self.settings.scaled(request.timeout_seconds))
         except ServiceUnavailable as error:  # no instance was reached: this delivery does not count
             request.deliveries -= 1
             raise _Retry(error.message) from None

@@ -33,6 +33,7 @@ from pathlib import Path
 from sagemaker_emulator.runtime.instance_health import HealthCheck, ping, proportional_set_bytes
 from sagemaker_emulator.runtime.telemetry import LogSink
 from sagemaker_emulator.runtime.worker import download_timeout_reason
+from sagemaker_rules import instance_catalog
 from sagemaker_rules.instance_catalog import InstanceType
 
 log = logging.getLogger(__name__)
@@ -62,8 +63,20 @@ class ContainerSpec:
     image: str
     environment: dict[str, str] = field(default_factory=dict)
     model_data_s3_uri: str | None = None
-    model_data_url: str | None = None  # the same object over the emulator's own S3 (HTTP, path-style)
+    model_data_presigned_url: str | None = None  # a pre-signed GET of that object on the emulator's S3
     container_name: str = "container_1"
+
+
+def cataloged_instance_type(name: str | None) -> InstanceType | None:
+    """The catalog's entry for a variant's InstanceType; None (one serving process, no memory bound) for
+    a serverless variant. CreateEndpointConfig has already refused types missing from the catalog."""
+    if not name:
+        return None
+    try:
+        return instance_catalog.instance_type(name)
+    except instance_catalog.UnknownInstanceType:
+        log.warning("instance type %s is not in the catalog: its instances run one serving process", name)
+        return None
 
 
 def new_instance_id() -> str:
@@ -146,7 +159,7 @@ class Instance:
         reader = asyncio.StreamReader()
         transport, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader),
                                                     os.fdopen(read_fd, "rb", buffering=0))
-        downloading = bool(self.spec.model_data_url)
+        downloading = bool(self.spec.model_data_presigned_url)
         # The worker enforces the download timeout itself; this is the backstop for a worker that hangs.
         deadline = loop.time() + ((download_timeout + DOWNLOAD_BACKSTOP_SECONDS)
                                   if downloading and download_timeout else startup_timeout)
@@ -218,9 +231,9 @@ class Instance:
     def _arguments(self, status_fd: int, download_timeout: float | None) -> list[str]:
         args = ["--model-dir", str(self.model_dir), "--status-fd", str(status_fd),
                 "--container-name", self.spec.container_name]
-        if self.spec.model_data_url:
-            args += ["--model-data-url", self.spec.model_data_url,
-                     "--model-data-source", self.spec.model_data_s3_uri or self.spec.model_data_url]
+        if self.spec.model_data_presigned_url:
+            args += ["--model-data-url", self.spec.model_data_presigned_url,
+                     "--model-data-source", self.spec.model_data_s3_uri or self.spec.model_data_presigned_url]
             if download_timeout:
                 args += ["--download-timeout", f"{download_timeout:g}"]
         if self.instance_type is not None:

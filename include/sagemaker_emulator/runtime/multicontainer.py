@@ -8,27 +8,22 @@ the first container and each response on as the next container's request.
 from __future__ import annotations
 
 import asyncio
-from typing import Awaitable, Callable, Mapping
+from typing import Mapping
 
-from sagemaker_emulator.runtime.fleet import VariantFleet
+from sagemaker_emulator.runtime.fleet import TARGET_CONTAINER_HEADER, VariantFleet, refuse_routing_headers
 from sagemaker_emulator.runtime.instance import Instance
+from sagemaker_emulator.runtime.instance_client import Answer, Invocation
 from sagemaker_emulator.sagemaker.errors import RuntimeValidationError
-
-TARGET_CONTAINER_HEADER = "X-Amzn-SageMaker-Target-Container-Hostname"
-
-# (status, model latency µs, body, headers) from one container, as Router._call_fleet returns it.
-ContainerAnswer = tuple[int, float, bytes, Mapping[str, str]]
-CallContainer = Callable[[VariantFleet, Mapping[str, str], bytes], Awaitable[ContainerAnswer]]
 
 
 class MultiContainerFleet:
-    """The containers of one production variant, in the model's order."""
+    """The containers of one production variant, in the model's order (a ``Fleet``)."""
 
     def __init__(self, mode: str, containers: dict[str, VariantFleet]):
         self.mode = mode  # "Direct" or "Serial"
         self.containers = containers
         first = next(iter(containers.values()))
-        self.endpoint, self.variant, self.logs = first.endpoint, first.variant, first.logs
+        self.endpoint, self.variant = first.endpoint, first.variant
 
     @property
     def ready(self) -> list[Instance]:
@@ -41,15 +36,14 @@ class MultiContainerFleet:
     async def close(self) -> None:
         await asyncio.gather(*(fleet.close() for fleet in self.containers.values()))
 
-    async def serve(self, call: CallContainer, headers: Mapping[str, str], body: bytes) -> ContainerAnswer:
-        target = headers.get(TARGET_CONTAINER_HEADER)
+    async def serve(self, invocation: Invocation) -> Answer:
+        refuse_routing_headers(self.endpoint, invocation.headers, target_container=False)
+        target = invocation.headers.get(TARGET_CONTAINER_HEADER)
         if self.mode == "Direct":
-            return await call(self._direct_target(target), headers, body)
+            return await self._direct_target(target).call(invocation)
         if target is not None:
-            raise RuntimeValidationError(
-                f"Endpoint {self.endpoint} is not configured for direct invocation and does not support "
-                f"the target container hostname header.")
-        return await self._serial(call, headers, body)
+            refuse_routing_headers(self.endpoint, invocation.headers)
+        return await self._serial(invocation)
 
     def _direct_target(self, hostname: str | None) -> VariantFleet:
         if hostname is None:
@@ -62,14 +56,16 @@ class MultiContainerFleet:
                 f"Containers: {', '.join(self.containers)}.")
         return self.containers[hostname]
 
-    async def _serial(self, call: CallContainer, headers: Mapping[str, str], body: bytes) -> ContainerAnswer:
+    async def _serial(self, invocation: Invocation) -> Answer:
         """Run the pipeline; the first failing container's answer ends it."""
-        stage_headers, total_latency = dict(headers), 0.0
+        stage, total_latency = invocation, 0.0
         for fleet in self.containers.values():
-            status, latency, body, answer_headers = await call(fleet, stage_headers, body)
-            total_latency += latency
-            if status >= 400:
-                return status, total_latency, body, answer_headers
+            answer = await fleet.call(stage)
+            total_latency += answer.model_latency_us
+            if answer.status >= 400:
+                break
             # Each container's output is the next one's input, with the content type it declared.
-            stage_headers["Content-Type"] = answer_headers.get("Content-Type", "application/json")
-        return status, total_latency, body, answer_headers
+            headers: Mapping[str, str] = {**stage.headers,
+                                          "Content-Type": answer.headers.get("Content-Type", "application/json")}
+            stage = stage.with_headers(headers, answer.body)
+        return Answer(answer.status, total_latency, answer.body, answer.headers)

@@ -38,19 +38,16 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Mapping
 
-import aiohttp
-
 from sagemaker_emulator.config import MME_MEMORY_ENV
-from sagemaker_emulator.runtime.fleet import VariantFleet
+from sagemaker_emulator.runtime.fleet import TARGET_MODEL_HEADER, VariantFleet, instance_lost, refuse_routing_headers
 from sagemaker_emulator.runtime.instance import Instance, WorkerStartError
-from sagemaker_emulator.runtime.telemetry import INSTANCE_NAMESPACE
+from sagemaker_emulator.runtime.instance_client import Answer, ConnectionBroken, Invocation, model_error
+from sagemaker_emulator.runtime.telemetry import INSTANCE_NAMESPACE, EndpointMetrics
 from sagemaker_emulator.s3_uri import join_s3_uri, parse_s3_uri
-from sagemaker_emulator.sagemaker.errors import (AwsError, InstanceLost, ModelError, RuntimeValidationError,
-                                                 ServiceUnavailable)
+from sagemaker_emulator.sagemaker.errors import AwsError, RuntimeValidationError
 
 log = logging.getLogger(__name__)
 
-TARGET_MODEL_HEADER = "X-Amzn-SageMaker-Target-Model"
 MODEL_NOT_READY_SECONDS = 60  # a request waits this long for its model, then gets ModelNotReadyException
 MAX_LOAD_SECONDS = 360  # a load keeps going this long after the first request gave up
 UNLOAD_TIMEOUT_SECONDS = 60
@@ -114,30 +111,15 @@ def memory_limit(instance_type: str | None, environment: Mapping[str, str]) -> M
     return MemoryLimit(instance_memory_bytes(instance_type), override)
 
 
-def host_for(container: Mapping[str, Any], variant: Mapping[str, Any],
-             presign: Callable[[str], str]) -> "MultiModelHost | None":
-    """The MME host of a variant whose model is multi-model, else None."""
-    if not is_multi_model(container):
-        return None
+def multi_model_fleet(fleet: VariantFleet, container: Mapping[str, Any], instance_type: str | None,
+                      presign: Callable[[str], str], metrics: EndpointMetrics) -> "MultiModelFleet":
+    """The fleet of a variant whose container is in MultiModel mode, around its instance fleet."""
     prefix = container.get("ModelDataUrl")
     if not prefix:
         raise WorkerStartError("A container in MultiModel mode needs a ModelDataUrl: the S3 prefix of its models.")
     caching = (container.get("MultiModelConfig") or {}).get("ModelCacheSetting", "Enabled") != "Disabled"
-    limit = memory_limit(variant.get("InstanceType"), container_environment(container))
-    return MultiModelHost(prefix, presign, limit, caching)
-
-
-def target_model(endpoint_name: str, fleet: VariantFleet, headers: Mapping[str, str]) -> str | None:
-    """The request's TargetModel, checked against the kind of endpoint (None for a single-model one)."""
-    target = headers.get(TARGET_MODEL_HEADER)
-    if getattr(fleet, "multi_model", None) is None:
-        if target:
-            raise RuntimeValidationError(
-                f"Endpoint {endpoint_name} is not a multi-model endpoint and does not support target model header.")
-        return None
-    if not target:
-        raise RuntimeValidationError(f"Request {uuid.uuid4()} is missing a target model header")
-    return target
+    limit = memory_limit(instance_type, container_environment(container))
+    return MultiModelFleet(fleet, prefix, presign, limit, metrics, caching)
 
 
 def archive_uri(prefix: str, target: str) -> str:
@@ -216,10 +198,17 @@ class ModelCache:
 # --- The host of one variant --------------------------------------------------------------------
 
 
-class MultiModelHost:
-    """Loads, routes to and unloads the models of one MME variant over its instances."""
+class MultiModelFleet:
+    """A multi-model variant (a ``Fleet``): loads, routes to and unloads its models over the instances of
+    the instance fleet it wraps, talking to them through the fleet's instance client."""
 
-    def __init__(self, prefix: str, presign: Callable[[str], str], memory: MemoryLimit, caching: bool = True):
+    def __init__(self, fleet: VariantFleet, prefix: str, presign: Callable[[str], str], memory: MemoryLimit,
+                 metrics: EndpointMetrics, caching: bool = True):
+        self.fleet = fleet
+        self.endpoint, self.variant = fleet.endpoint, fleet.variant
+        self.client = fleet.settings.client
+        self.region = fleet.settings.logs.region
+        self.metrics = metrics
         self.prefix = prefix
         self.presign = presign
         self.memory = memory
@@ -229,43 +218,56 @@ class MultiModelHost:
         self._loads = itertools.count(1)
         self._background: set[asyncio.Task] = set()
 
-    async def invoke(self, router, region: str, fleet: VariantFleet, target: str, headers: Mapping[str, str],
-                     body: bytes) -> tuple[int, float, bytes, Mapping[str, str]]:
-        """Route one request to an instance holding (or now loading) the target model; answer as the router's
-        ``_call_instance`` does: (status, model latency in µs, body, headers)."""
+    @property
+    def ready(self) -> list[Instance]:
+        return self.fleet.ready
+
+    async def scale_to(self, count: int) -> None:
+        await self.fleet.scale_to(count)
+
+    async def close(self) -> None:
+        for task in list(self._background):
+            task.cancel()
+        await self.fleet.close()
+
+    async def serve(self, invocation: Invocation) -> Answer:
+        """Route one request to an instance holding (or now loading) its TargetModel."""
+        refuse_routing_headers(self.endpoint, invocation.headers, target_model=False)
+        target = invocation.headers.get(TARGET_MODEL_HEADER)
+        if not target:
+            raise RuntimeValidationError(f"Request {uuid.uuid4()} is missing a target model header")
         arrived = time.perf_counter()
-        instance, cache = self._choose(fleet, target)
+        instance, cache = self._choose(target)
         model = cache.get(target)
         hit = model is not None and model.ready
         if model is None:
-            model = self._start_load(router, region, fleet, instance, cache, target)
-        self._record(router, region, fleet, "ModelCacheHit", 1 if hit else 0)
+            model = self._start_load(instance, cache, target)
+        self._record("ModelCacheHit", 1 if hit else 0)
         model.inflight += 1
         try:
             if not model.ready:
-                await self._wait_loaded(fleet, model)
-                self._record(router, region, fleet, "ModelLoadingWaitTime", (time.perf_counter() - arrived) * 1e6)
+                await self._wait_loaded(model)
+                self._record("ModelLoadingWaitTime", (time.perf_counter() - arrived) * 1e6)
             cache.touch(target)
             try:
-                return await router._call_instance(fleet, instance, headers, body, path=f"/models/{model.name}/invoke")
-            except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as error:
-                raise self._broken(router, region, fleet, error) from None
+                return await self.client.invoke(instance, invocation, path=f"/models/{model.name}/invoke")
+            except ConnectionBroken as error:
+                raise instance_lost(instance, str(error)) from None
         finally:
             model.inflight -= 1
             if not self.caching and model.ready and model.inflight == 0:
                 # ModelCacheSetting Disabled: unload right after the invocation, in the background.
-                self._spawn(self._unload(router, region, fleet, instance, cache, model))
+                self._spawn(self._unload(instance, cache, model))
 
     # -- routing ----------------------------------------------------------------------------------
 
-    def _choose(self, fleet: VariantFleet, target: str) -> tuple[Instance, ModelCache]:
-        live = {instance.id for instance in fleet.instances}
+    def _choose(self, target: str) -> tuple[Instance, ModelCache]:
+        live = {instance.id for instance in self.fleet.instances}
         for gone in set(self.caches) - live:  # a replaced instance took its models with it
             del self.caches[gone]
-        ready = fleet.ready
+        ready = self.fleet.ready
         if not ready:
-            raise ServiceUnavailable(
-                f"No healthy instance is serving variant {fleet.variant} of endpoint {fleet.endpoint}.")
+            raise self.fleet.unavailable()
         holding = [instance for instance in ready if target in self._cache_of(instance)]
         candidates = holding or ready
         instance = min(candidates, key=lambda i: (i.inflight, self.caches[i.id].used))
@@ -280,35 +282,33 @@ class MultiModelHost:
 
     # -- loading ----------------------------------------------------------------------------------
 
-    def _start_load(self, router, region: str, fleet: VariantFleet, instance: Instance, cache: ModelCache,
-                    target: str) -> CachedModel:
+    def _start_load(self, instance: Instance, cache: ModelCache, target: str) -> CachedModel:
         digest = hashlib.sha256(target.encode()).hexdigest()[:16]
         model = cache.add(target, f"{digest}-{next(self._loads)}", self.footprints.get(target, 0))
-        model.load = self._spawn(self._load(router, region, fleet, instance, cache, model))
+        model.load = self._spawn(self._load(instance, cache, model))
         return model
 
-    async def _wait_loaded(self, fleet: VariantFleet, model: CachedModel) -> None:
+    async def _wait_loaded(self, model: CachedModel) -> None:
         try:
             await asyncio.wait_for(asyncio.shield(model.load), MODEL_NOT_READY_SECONDS)
         except asyncio.TimeoutError:
             raise AwsError("ModelNotReadyException",
-                           f"Model {model.target} is still being loaded on endpoint {fleet.endpoint}. "
+                           f"Model {model.target} is still being loaded on endpoint {self.endpoint}. "
                            "Retry the request.", status=429) from None
 
-    async def _load(self, router, region: str, fleet: VariantFleet, instance: Instance, cache: ModelCache,
-                    model: CachedModel) -> None:
+    async def _load(self, instance: Instance, cache: ModelCache, model: CachedModel) -> None:
         try:
-            await self._make_room(router, region, fleet, instance, cache, keep=model.target)
-            status, payload = await self._post_load(router, instance, model)
+            await self._make_room(instance, cache, keep=model.target)
+            status, payload = await self._post_load(instance, model)
             while status == 507:  # the container is out of memory: unload the least recently used, retry
                 victim = next(cache.idle(keep=model.target), None)
                 if victim is None:
                     break
-                await self._unload(router, region, fleet, instance, cache, victim)
-                status, payload = await self._post_load(router, instance, model)
+                await self._unload(instance, cache, victim)
+                status, payload = await self._post_load(instance, model)
             reply = _json_object(payload)
             if status not in (200, 409):  # 409: the container already holds it
-                raise self._load_error(router, region, fleet, model, status, payload, reply)
+                raise self._load_error(model, status, payload, reply)
         except BaseException:
             cache.remove(model)
             raise
@@ -316,19 +316,20 @@ class MultiModelHost:
         model.ready = True
         self.footprints[model.target] = model.size
         if status == 200:
-            self._record(router, region, fleet, "ModelDownloadingTime", float(reply.get("downloadMicros", 0)))
-            self._record(router, region, fleet, "ModelLoadingTime", float(reply.get("loadMicros", 0)))
-        await self._make_room(router, region, fleet, instance, cache, keep=model.target)
-        self._record_loaded_count(router, region, fleet, cache)
+            self._record("ModelDownloadingTime", float(reply.get("downloadMicros", 0)))
+            self._record("ModelLoadingTime", float(reply.get("loadMicros", 0)))
+        await self._make_room(instance, cache, keep=model.target)
+        self._record_loaded_count(cache)
 
-    async def _post_load(self, router, instance: Instance, model: CachedModel) -> tuple[int, bytes]:
+    async def _post_load(self, instance: Instance, model: CachedModel) -> tuple[int, bytes]:
         url = self.presign(archive_uri(self.prefix, model.target))
-        async with router.session.post(f"{instance.address}/models", json={"model_name": model.name, "url": url},
-                                       timeout=aiohttp.ClientTimeout(total=MAX_LOAD_SECONDS)) as response:
-            return response.status, await response.read()
+        try:
+            return await self.client.post_json(instance, "/models", {"model_name": model.name, "url": url},
+                                               timeout=MAX_LOAD_SECONDS)
+        except ConnectionBroken as error:
+            raise instance_lost(instance, str(error)) from None
 
-    def _load_error(self, router, region: str, fleet: VariantFleet, model: CachedModel, status: int,
-                    payload: bytes, reply: dict) -> AwsError:
+    def _load_error(self, model: CachedModel, status: int, payload: bytes, reply: dict) -> AwsError:
         if reply.get("type") == "DownloadModelException":
             bucket, key = parse_s3_uri(archive_uri(self.prefix, model.target))
             return RuntimeValidationError(
@@ -336,28 +337,24 @@ class MultiModelHost:
                 "object located at the URL and that the role passed to CreateModel has permissions to download "
                 "the model.")
         message = reply.get("message")
-        return router._model_error(region, fleet, status, message.encode() if message else payload)
+        return model_error(self.region, self.endpoint, status, message.encode() if message else payload)
 
-    async def _make_room(self, router, region: str, fleet: VariantFleet, instance: Instance, cache: ModelCache,
-                         keep: str) -> None:
+    async def _make_room(self, instance: Instance, cache: ModelCache, keep: str) -> None:
         victims = cache.victims(keep=keep)
-        await asyncio.gather(*(self._unload(router, region, fleet, instance, cache, v) for v in victims))
+        await asyncio.gather(*(self._unload(instance, cache, v) for v in victims))
 
-    async def _unload(self, router, region: str, fleet: VariantFleet, instance: Instance, cache: ModelCache,
-                      model: CachedModel) -> None:
+    async def _unload(self, instance: Instance, cache: ModelCache, model: CachedModel) -> None:
         if cache.get(model.target) is not model or model.inflight:
             return  # already gone, or in use again
         cache.remove(model)  # from now on a request for it loads it afresh
         started = time.perf_counter()
         try:
-            async with router.session.delete(f"{instance.address}/models/{model.name}",
-                                             timeout=aiohttp.ClientTimeout(total=UNLOAD_TIMEOUT_SECONDS)) as response:
-                await response.read()
-        except (aiohttp.ClientError, asyncio.TimeoutError) as error:
+            await self.client.delete(instance, f"/models/{model.name}", timeout=UNLOAD_TIMEOUT_SECONDS)
+        except (ConnectionBroken, asyncio.TimeoutError) as error:
             log.warning("unloading %s from %s failed: %s", model.target, instance.id, error)
             return
-        self._record(router, region, fleet, "ModelUnloadingTime", (time.perf_counter() - started) * 1e6)
-        self._record_loaded_count(router, region, fleet, cache)
+        self._record("ModelUnloadingTime", (time.perf_counter() - started) * 1e6)
+        self._record_loaded_count(cache)
 
     # -- helpers ----------------------------------------------------------------------------------
 
@@ -367,20 +364,12 @@ class MultiModelHost:
         task.add_done_callback(_forget(self._background))
         return task
 
-    @staticmethod
-    def _record(router, region: str, fleet: VariantFleet, metric: str, value: float) -> None:
-        router.metrics.record(region, fleet.endpoint, fleet.variant, metric, value)
+    def _record(self, metric: str, value: float) -> None:
+        self.metrics.record(self.region, self.endpoint, self.variant, metric, value)
 
-    @staticmethod
-    def _record_loaded_count(router, region: str, fleet: VariantFleet, cache: ModelCache) -> None:
-        router.metrics.record(region, fleet.endpoint, fleet.variant, "LoadedModelCount", cache.loaded_count,
-                              namespace=INSTANCE_NAMESPACE)
-
-    @staticmethod
-    def _broken(router, region: str, fleet: VariantFleet, error: Exception) -> ModelError:
-        return InstanceLost(f'Received server error (500) from primary with message "{error}".',
-                          original_status=500, original_message=str(error),
-                          log_stream_arn=router._log_group_arn(region, fleet))
+    def _record_loaded_count(self, cache: ModelCache) -> None:
+        self.metrics.record(self.region, self.endpoint, self.variant, "LoadedModelCount", cache.loaded_count,
+                            namespace=INSTANCE_NAMESPACE)
 
 
 def _forget(tasks: set[asyncio.Task]) -> Callable[[asyncio.Task], None]:

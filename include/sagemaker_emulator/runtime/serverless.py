@@ -36,13 +36,12 @@ import time
 from collections import deque
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Awaitable, Callable, Mapping
+from typing import Callable
 
-import aiohttp
-
-from sagemaker_emulator.config import CONTAINER_STOP_GRACE_SECONDS, INVOCATION_TIMEOUT_SECONDS, Settings
-from sagemaker_emulator.moto_bridge import ACCOUNT_ID
+from sagemaker_emulator.config import INVOCATION_TIMEOUT_SECONDS
+from sagemaker_emulator.runtime.fleet import FleetSettings, refuse_routing_headers
 from sagemaker_emulator.runtime.instance import ContainerSpec, Instance, WorkerStartError
+from sagemaker_emulator.runtime.instance_client import Answer, ConnectionBroken, Invocation, log_group_arn
 from sagemaker_emulator.runtime.telemetry import EndpointMetrics, LogSink
 from sagemaker_emulator.sagemaker.errors import AwsError, ModelError, ServiceUnavailable, ThrottlingException
 
@@ -51,9 +50,6 @@ log = logging.getLogger(__name__)
 THREAD_POOL_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 MEGABYTE = 1024 * 1024
 MAX_FAILURE_REASON_CHARS = 1024  # DescribeEndpoint's FailureReason
-
-Answer = tuple[int, float, bytes, Mapping[str, str]]  # (status, model latency µs, body, headers)
-CallInstance = Callable[["ServerlessFleet", Instance, Mapping[str, str], bytes], Awaitable[Answer]]
 
 
 class ModelNotReadyException(AwsError):
@@ -95,21 +91,20 @@ class ServerlessInstance(Instance):
 
 
 class ServerlessFleet:
-    """The on-demand workers of one serverless production variant."""
+    """The on-demand workers of one serverless production variant (a ``Fleet``)."""
 
-    def __init__(self, endpoint: str, variant: str, spec: ContainerSpec, workdir: Path, logs: LogSink,
-                 limits: ServerlessLimits, *, metrics: EndpointMetrics, region: str, startup_timeout: float,
-                 stop_grace: float, idle_seconds: float):
-        self.endpoint = endpoint
-        self.variant = variant
+    def __init__(self, settings: FleetSettings, spec: ContainerSpec, limits: ServerlessLimits, *,
+                 metrics: EndpointMetrics, idle_seconds: float):
+        self.settings = settings
+        self.endpoint = settings.endpoint
+        self.variant = settings.variant
         self.spec = spec
-        self.workdir = workdir
-        self.logs = logs
+        self.logs = settings.logs
         self.limits = limits
         self.metrics = metrics
-        self.region = region
-        self.startup_timeout = startup_timeout
-        self.stop_grace = stop_grace
+        self.region = settings.logs.region
+        self.startup_timeout = settings.startup_timeout
+        self.stop_grace = settings.stop_grace
         self.idle_seconds = idle_seconds
         self.closed = False
         self._idle: list[ServerlessInstance] = []  # the last one is the most recently used
@@ -161,7 +156,8 @@ class ServerlessFleet:
         self._scale_out()  # a higher MaxConcurrency may let waiting requests start a worker
 
     async def _start_worker(self, record_setup_time: bool) -> ServerlessInstance:
-        instance = ServerlessInstance(self.variant, self.spec, self.workdir, self.logs, self.limits.memory_mb)
+        instance = ServerlessInstance(self.variant, self.spec, self.settings.workdir, self.logs,
+                                      self.limits.memory_mb)
         started = time.perf_counter()
         try:
             await instance.start(self.startup_timeout)
@@ -194,14 +190,15 @@ class ServerlessFleet:
                      self.endpoint, self.variant, self._admitted, self.limits.max_concurrency)
             raise ThrottlingException()
 
-    async def serve(self, call: CallInstance, headers: Mapping[str, str], body: bytes) -> Answer:
-        self.admit()
+    async def serve(self, invocation: Invocation) -> Answer:
+        refuse_routing_headers(self.endpoint, invocation.headers)
+        self.admit()  # a throttled request never reaches the model and is not an invocation
         self._admitted += 1
         try:
             instance = await self._acquire()
             try:
-                return await call(self, instance, headers, body)
-            except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as error:
+                return await self.settings.client.invoke(instance, invocation)
+            except ConnectionBroken as error:
                 raise await self._worker_died(instance, error) from None
             finally:
                 self._release(instance)
@@ -277,7 +274,7 @@ class ServerlessFleet:
             if not self.ready:  # nothing else will ever serve the waiting requests
                 self._fail_waiters(lambda: ModelError(
                     f"The serverless variant {self.variant} of endpoint {self.endpoint} could not start a "
-                    f"worker: {error.reason}", log_stream_arn=self._log_group_arn()))
+                    f"worker: {error.reason}", log_stream_arn=log_group_arn(self.region, self.endpoint)))
             return
         self._starting = None
         if self.closed:
@@ -301,10 +298,8 @@ class ServerlessFleet:
                    f"The variant's workers are limited to MemorySizeInMB {self.limits.memory_mb}.")
         self.logs.write(instance.log_stream, [message])
         return ModelError(f'Received server error (500) from primary with message "{message}".',
-                          original_status=500, original_message=message, log_stream_arn=self._log_group_arn())
-
-    def _log_group_arn(self) -> str:
-        return f"arn:aws:logs:{self.region}:{ACCOUNT_ID}:log-group:/aws/sagemaker/Endpoints/{self.endpoint}"
+                          original_status=500, original_message=message,
+                          log_stream_arn=log_group_arn(self.region, self.endpoint))
 
     # -- supervision and scale-in -----------------------------------------------------------------
 
@@ -358,16 +353,3 @@ class ServerlessFleet:
         workers = [*self._idle, *self._busy]
         self._idle.clear()
         await asyncio.gather(*(worker.stop(self.stop_grace) for worker in workers), return_exceptions=True)
-
-
-def serverless_fleet(settings: Settings, metrics: EndpointMetrics, region: str, endpoint: str, variant: dict,
-                     spec: ContainerSpec, logs: LogSink) -> ServerlessFleet:
-    """The fleet of a production variant that has a ServerlessConfig."""
-    return ServerlessFleet(
-        endpoint, variant["VariantName"], spec,
-        workdir=Path(settings.workdir) / endpoint / variant["VariantName"] / spec.container_name, logs=logs,
-        limits=ServerlessLimits.of(variant["ServerlessConfig"]), metrics=metrics, region=region,
-        startup_timeout=float(variant.get("ContainerStartupHealthCheckTimeoutInSeconds")
-                              or settings.startup_timeout_seconds),
-        stop_grace=settings.scaled(CONTAINER_STOP_GRACE_SECONDS),
-        idle_seconds=settings.scaled(settings.serverless_idle_seconds))

@@ -155,6 +155,7 @@ class LogSink:
 
     def __init__(self, region: str, endpoint: str):
         self.region = region
+        self.endpoint = endpoint
         self.group = f"/aws/sagemaker/Endpoints/{endpoint}"
 
     def stream_for(self, variant: str, instance_id: str) -> str:

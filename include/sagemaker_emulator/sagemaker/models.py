@@ -35,7 +35,7 @@ TRANSITIONS = {
     Status.IN_SERVICE: {Status.UPDATING, Status.DELETING},
     Status.UPDATING: {Status.IN_SERVICE, Status.DELETING},
     Status.FAILED: {Status.DELETING},
-    Status.DELETING: set(),
+    Status.DELETING: {Status.FAILED},  # the deletion itself failed; DeleteEndpoint may be retried
 }
 
 
@@ -48,7 +48,10 @@ class Provisioner(Protocol):
 
     def delete(self, endpoint: "Endpoint") -> None: ...
 
-    def reweigh(self, endpoint: "Endpoint", changes: dict[str, dict[str, Any]]) -> None: ...
+    def update_variants(self, endpoint: "Endpoint", changes: dict[str, dict[str, Any]]) -> None: ...
+
+    def serving_counts(self, endpoint: "Endpoint") -> dict[str, int]:
+        """Instances serving now per variant: they die and are replaced behind the state's back."""
 
 
 def arn(region: str, account: str, kind: str, name: str) -> str:
@@ -318,7 +321,13 @@ class SageMakerBackend:
         return {"EndpointArn": endpoint.arn}
 
     def describe_endpoint(self, params: dict[str, Any]) -> dict[str, Any]:
-        return self.get_endpoint(params["EndpointName"]).describe()
+        endpoint = self.get_endpoint(params["EndpointName"])
+        if endpoint.status == Status.IN_SERVICE:  # an instance that died counts only once replaced
+            serving = self.provisioner.serving_counts(endpoint)
+            for variant in endpoint.variants:
+                if variant.desired_serverless is None and variant.name in serving:
+                    variant.current_count = serving[variant.name]
+        return endpoint.describe()
 
     def update_endpoint(self, params: dict[str, Any]) -> dict[str, Any]:
         endpoint = self.get_endpoint(params["EndpointName"])
@@ -368,7 +377,7 @@ class SageMakerBackend:
             if "ServerlessUpdateConfig" in change:
                 variants[name].desired_serverless = {**variants[name].desired_serverless,
                                                      **change["ServerlessUpdateConfig"]}
-        self.provisioner.reweigh(endpoint, changes)
+        self.provisioner.update_variants(endpoint, changes)
         return {"EndpointArn": endpoint.arn}
 
     def delete_endpoint(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -413,19 +422,23 @@ class SageMakerBackend:
         endpoint.pending_config_name = None
         endpoint.failure_reason = reason
 
-    def endpoint_reweighed(self, endpoint: Endpoint) -> None:
+    def endpoint_variants_updated(self, endpoint: Endpoint) -> None:
         endpoint.move_to(Status.IN_SERVICE)
         for variant in endpoint.variants:
             variant.current_weight, variant.current_count = variant.desired_weight, variant.desired_count
             variant.current_serverless = variant.desired_serverless
 
-    def endpoint_reweigh_failed(self, endpoint: Endpoint, reason: str) -> None:
+    def endpoint_variants_update_failed(self, endpoint: Endpoint, reason: str) -> None:
         # Capacity that could not start is not pretended: Desired* fall back to what serves.
         endpoint.move_to(Status.IN_SERVICE)
         endpoint.failure_reason = reason
         for variant in endpoint.variants:
             variant.desired_weight, variant.desired_count = variant.current_weight, variant.current_count
             variant.desired_serverless = variant.current_serverless
+
+    def endpoint_delete_failed(self, endpoint: Endpoint, reason: str) -> None:
+        endpoint.move_to(Status.FAILED)
+        endpoint.failure_reason = reason
 
     def endpoint_deleted(self, endpoint: Endpoint) -> None:
         if self.endpoints.get(endpoint.name.lower()) is endpoint:
