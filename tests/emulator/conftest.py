@@ -5,7 +5,9 @@ from __future__ import annotations
 import io
 import tarfile
 import textwrap
+import time
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -31,7 +33,10 @@ def predict_fn(data, model):
         raise RuntimeError(data["raise"])
     if data.get("sleep"):
         time.sleep(data["sleep"])
-    return {"result": [x * model["factor"] for x in data.get("values", [])], "pid": os.getpid()}
+    # "pid" names the instance: its first process, whose process group its serving processes (one per
+    # vCPU) share. Killing it kills the instance.
+    return {"result": [x * model["factor"] for x in data.get("values", [])], "pid": os.getpgid(0),
+            "serving_pid": os.getpid()}
 
 def output_fn(prediction, accept):
     return json.dumps(prediction), "application/json"
@@ -96,14 +101,12 @@ class Deployer:
             EndpointName=endpoint, WaiterConfig={"Delay": 0.2, "MaxAttempts": 600})
         return self.sm.describe_endpoint(EndpointName=endpoint)
 
-    def wait_settled(self, endpoint: str) -> dict:
-        """Poll until the endpoint leaves Creating/Updating (whatever it becomes)."""
-        import time
-
+    def wait_settled(self, endpoint: str, in_progress: tuple[str, ...] = ("Creating", "Updating")) -> dict:
+        """Poll until the endpoint leaves the in-progress statuses (whatever it becomes)."""
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             described = self.sm.describe_endpoint(EndpointName=endpoint)
-            if described["EndpointStatus"] not in ("Creating", "Updating"):
+            if described["EndpointStatus"] not in in_progress:
                 return described
             time.sleep(0.2)
         raise AssertionError(f"{endpoint} did not settle")
@@ -129,3 +132,28 @@ def deployer(emulator):
     helper = Deployer(emulator)
     yield helper
     helper.cleanup()
+
+
+def workers_of(endpoint: str) -> list[int]:
+    """PIDs of the worker processes serving ``endpoint`` (their model dir lies under its name)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"sagemaker_emulator.runtime.worker" in command and any(f"/{endpoint}/".encode() in a for a in command):
+            pids.append(int(entry.name))
+    return pids
+
+
+def wait_until(condition, seconds: float, what: str):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        result = condition()
+        if result:
+            return result
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {seconds:.0f} s waiting for {what}")

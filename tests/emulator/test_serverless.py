@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 
 from sagemaker_ops.packaging import build_model_archive
 from tests.conftest import TIME_SCALE
-from tests.emulator.conftest import ROLE_ARN
+from tests.emulator.conftest import wait_until, workers_of
 
 IRIS_SOURCE = Path(__file__).resolve().parents[2] / "include" / "models" / "iris"
 IRIS_ROW = json.dumps([[5.1, 3.5, 1.4, 0.2]])
@@ -49,31 +49,6 @@ def serverless_config(deployer, model: str, memory: int = 1024, concurrency: int
         "VariantName": "AllTraffic", "ModelName": model,
         "ServerlessConfig": {"MemorySizeInMB": memory, "MaxConcurrency": concurrency, **extra}}])
     return name
-
-
-def workers_of(endpoint: str) -> list[int]:
-    """PIDs of the worker processes serving ``endpoint`` (their model dir lies under its name)."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            command = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if b"sagemaker_emulator.runtime.worker" in command and any(f"/{endpoint}/".encode() in a for a in command):
-            pids.append(int(entry.name))
-    return pids
-
-
-def wait_until(condition, seconds: float, what: str):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {seconds:.0f} s waiting for {what}")
 
 
 def setup_time_samples(emulator, endpoint: str) -> list[dict]:
