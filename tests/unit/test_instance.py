@@ -73,7 +73,7 @@ def model_spec(s3):  # noqa: F811 - the fixture imported above
 
     def spec(**environment: str) -> ContainerSpec:
         return ContainerSpec(image="local/test", environment=environment, model_data_s3_uri="s3://bucket/model.tar.gz",
-                             model_data_url=f"{base_url}/model.tar.gz")
+                             model_data_presigned_url=f"{base_url}/model.tar.gz")
 
     return spec
 
@@ -205,7 +205,7 @@ def trickling_spec():
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     yield ContainerSpec(image="local/test", model_data_s3_uri="s3://bucket/slow/model.tar.gz",
-                        model_data_url=f"http://127.0.0.1:{server.server_address[1]}/model.tar.gz")
+                        model_data_presigned_url=f"http://127.0.0.1:{server.server_address[1]}/model.tar.gz")
     stop.set()
     server.shutdown()
     server.server_close()
