@@ -14,7 +14,7 @@ from aiohttp import web
 from sagemaker_emulator.config import MAX_PAYLOAD_BYTES, Settings
 from sagemaker_emulator.controllers.deployment import DeploymentController
 from sagemaker_emulator.controllers.faults import FaultInjector
-from sagemaker_emulator.controllers.monitoring import MonitoringScheduler
+from sagemaker_emulator.controllers.monitoring_scheduler import MonitoringScheduler
 from sagemaker_emulator.controllers.processing import ProcessingController
 from sagemaker_emulator.moto_bridge import ACCOUNT_ID, MotoGateway
 from sagemaker_emulator.runtime.async_queue import AsyncInferenceQueue
