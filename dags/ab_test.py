@@ -13,12 +13,8 @@ import airflow.providers.amazon.aws.operators.base_aws  # noqa: F401
 from airflow.sdk import DAG, Param, task
 from sagemaker_ops.ab_test import ROLES, ab_candidates, default_pair
 from sagemaker_ops.operators.s3 import PackageModelOperator
-from sagemaker_ops.operators.sagemaker import (
-    DeployEndpointOperator,
-    EnsureEndpointConfigOperator,
-    EnsureModelOperator,
-    UpdateVariantWeightsOperator,
-)
+from sagemaker_ops.operators.sagemaker_endpoint import DeployEndpointOperator, UpdateVariantWeightsOperator
+from sagemaker_ops.operators.sagemaker_resources import EnsureEndpointConfigOperator, EnsureModelOperator
 from sagemaker_ops.operators.sagemaker_runtime import TrafficSplitCheckOperator
 from sagemaker_ops.pipeline_config import load_pipelines, pipelines_dir
 

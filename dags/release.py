@@ -25,9 +25,9 @@ from airflow.sdk import DAG, Metadata, task
 from sagemaker_ops.assets import endpoint_asset
 from sagemaker_ops.operators.model_monitor_release import CreateDataQualityBaselineOperator, EnsureMonitoringScheduleOperator
 from sagemaker_ops.operators.s3 import PackageModelOperator, PackageMultiModelOperator
-from sagemaker_ops.operators.sagemaker import (
+from sagemaker_ops.operators.sagemaker_endpoint import DeployEndpointOperator
+from sagemaker_ops.operators.sagemaker_resources import (
     DEFAULT_IMAGE_INSTANCE_TYPE,
-    DeployEndpointOperator,
     EnsureEndpointConfigOperator,
     EnsureModelOperator,
 )

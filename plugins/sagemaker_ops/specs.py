@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Mapping
 from typing import Any
 
 # SageMaker model / endpoint-config / endpoint names.
@@ -116,3 +117,14 @@ def check_resource_name(field: str, name: Any) -> str:
             f"{field} must be 1-63 letters, digits or hyphens, starting with a letter or digit; got {name!r}."
         )
     return name
+
+
+def check_tags(tags: Any) -> None:
+    """Tags are given as a mapping of tag key to value."""
+    if tags is not None and not isinstance(tags, Mapping):
+        raise TypeError(f"tags must be a mapping of tag key to value, got {type(tags).__name__}.")
+
+
+def aws_tags(tags: Mapping[str, Any] | None) -> list[dict[str, str]]:
+    """``{"team": "ml"}`` as AWS's ``Tags`` list (``[{"Key": "team", "Value": "ml"}]``), sorted by key."""
+    return [{"Key": str(key), "Value": str(value)} for key, value in sorted((tags or {}).items())]

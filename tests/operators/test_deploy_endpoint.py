@@ -14,7 +14,7 @@ from unittest import mock
 import pytest
 
 from airflow.sdk.exceptions import AirflowException, TaskDeferred
-from sagemaker_ops.operators.sagemaker import DeployEndpointOperator, EndpointDeploymentError
+from sagemaker_ops.operators.sagemaker_endpoint import DeployEndpointOperator, EndpointDeploymentError
 from sagemaker_ops.triggers.sagemaker import EndpointDeletedTrigger, EndpointSettledTrigger
 from tests.operators.conftest import AwsTarget
 

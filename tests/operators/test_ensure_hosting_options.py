@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from sagemaker_ops.operators.sagemaker import EnsureEndpointConfigOperator, EnsureModelOperator
+from sagemaker_ops.operators.sagemaker_resources import EnsureEndpointConfigOperator, EnsureModelOperator
 from tests.operators.conftest import AwsTarget
 
 ROLE = "arn:aws:iam::123456789012:role/sagemaker-ops-execution"

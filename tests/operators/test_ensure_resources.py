@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from sagemaker_ops.operators.sagemaker import (
+from sagemaker_ops.operators.sagemaker_resources import (
     EnsureEndpointConfigOperator,
     EnsureModelOperator,
     ResourceSpecConflict,

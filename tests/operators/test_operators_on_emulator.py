@@ -10,12 +10,8 @@ import pytest
 
 from airflow.sdk.exceptions import TaskDeferred
 from sagemaker_ops.operators.s3 import PackageModelOperator
-from sagemaker_ops.operators.sagemaker import (
-    DeployEndpointOperator,
-    EndpointDeploymentError,
-    EnsureEndpointConfigOperator,
-    EnsureModelOperator,
-)
+from sagemaker_ops.operators.sagemaker_endpoint import DeployEndpointOperator, EndpointDeploymentError
+from sagemaker_ops.operators.sagemaker_resources import EnsureEndpointConfigOperator, EnsureModelOperator
 from sagemaker_ops.operators.sagemaker_runtime import SmokeTestEndpointOperator, SmokeTestFailed
 from sagemaker_ops.triggers.sagemaker import EndpointSettledTrigger
 from tests.operators.conftest import AwsTarget

@@ -10,7 +10,7 @@ from unittest import mock
 import pytest
 
 from airflow.sdk.exceptions import TaskDeferred
-from sagemaker_ops.operators.sagemaker import UpdateVariantWeightsOperator, VariantWeightsError
+from sagemaker_ops.operators.sagemaker_endpoint import UpdateVariantWeightsOperator, VariantWeightsError
 from sagemaker_ops.operators.sagemaker_runtime import TrafficSplitCheckOperator, TrafficSplitMismatch
 from sagemaker_ops.triggers.sagemaker import EndpointSettledTrigger
 from tests.emulator.conftest import Deployer

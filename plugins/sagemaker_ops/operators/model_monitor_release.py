@@ -44,7 +44,7 @@ from sagemaker_ops.operators.model_monitor_base import (
     check_positive,
     check_s3_uri,
 )
-from sagemaker_ops.specs import check_resource_name, derive_name, spec_differences, spec_hash
+from sagemaker_ops.specs import aws_tags, check_resource_name, check_tags, derive_name, spec_differences, spec_hash
 from sagemaker_rules.monitor_schedule import (
     ScheduleRuleError,
     check_max_runtime,
@@ -294,10 +294,9 @@ class EnsureMonitoringScheduleOperator(ModelMonitorBaseOperator):
             check_max_runtime(schedule, self.max_runtime_seconds, "max_runtime_seconds")
         except ScheduleRuleError as error:
             raise ValueError(str(error)) from error
-        for field in ("environment", "tags"):
-            value = getattr(self, field)
-            if value is not None and not isinstance(value, Mapping):
-                raise TypeError(f"{field} must map strings to strings, got {value!r}.")
+        if self.environment is not None and not isinstance(self.environment, Mapping):
+            raise TypeError(f"environment must map strings to strings, got {self.environment!r}.")
+        check_tags(self.tags)
         check_positive("waiter_delay", self.waiter_delay)
         check_positive("waiter_max_attempts", self.waiter_max_attempts)
 
@@ -336,10 +335,9 @@ class EnsureMonitoringScheduleOperator(ModelMonitorBaseOperator):
         existing = self.hook.describe_data_quality_job_definition_or_none(name)
         if existing is None:
             self.log.info("Creating data-quality job definition %s", name)
-            tags = [{"Key": k, "Value": str(v)} for k, v in sorted((self.tags or {}).items())]
             try:
-                arn = self.hook.conn.create_data_quality_job_definition(JobDefinitionName=name, Tags=tags,
-                                                                        **spec)["JobDefinitionArn"]
+                arn = self.hook.conn.create_data_quality_job_definition(
+                    JobDefinitionName=name, Tags=aws_tags(self.tags), **spec)["JobDefinitionArn"]
                 actions.append(f"created job definition {name}")
                 return arn
             except ClientError as error:
@@ -359,10 +357,9 @@ class EnsureMonitoringScheduleOperator(ModelMonitorBaseOperator):
         existing = self.hook.describe_monitoring_schedule_or_none(self.schedule_name)
         if existing is None:
             self.log.info("Creating monitoring schedule %s (%s)", self.schedule_name, self.schedule_expression)
-            tags = [{"Key": k, "Value": str(v)} for k, v in sorted((self.tags or {}).items())]
             try:
                 self.hook.conn.create_monitoring_schedule(MonitoringScheduleName=self.schedule_name,
-                                                          MonitoringScheduleConfig=config, Tags=tags)
+                                                          MonitoringScheduleConfig=config, Tags=aws_tags(self.tags))
                 actions.append("created schedule")
                 return self._settled_schedule()
             except ClientError as error:
