@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import tarfile
 import textwrap
 import time
@@ -157,3 +158,18 @@ def wait_until(condition, seconds: float, what: str):
             return result
         time.sleep(0.2)
     raise AssertionError(f"timed out after {seconds:.0f} s waiting for {what}")
+
+
+def processes_in_group(pgid: int) -> list[int]:
+    """Live processes of one instance: its worker runs in a process group of its own, named by the pid of
+    its first process (the ECHO_MODEL's "pid"), with its forked serving processes."""
+    import psutil
+
+    found = []
+    for process in psutil.process_iter(["status"]):
+        try:
+            if os.getpgid(process.pid) == pgid and process.info["status"] != psutil.STATUS_ZOMBIE:
+                found.append(process.pid)
+        except (ProcessLookupError, psutil.NoSuchProcess):
+            pass
+    return found

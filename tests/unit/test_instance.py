@@ -8,22 +8,20 @@ recording sink. Every wait is bounded; no assertion is about how long something 
 from __future__ import annotations
 
 import asyncio
-import http.server
 import os
 import signal
 import textwrap
-import threading
 import time
 from dataclasses import replace
 from pathlib import Path
 
-import psutil
 import pytest
 
 from sagemaker_emulator.runtime.instance import ContainerSpec, Instance, WorkerStartError
 from sagemaker_emulator.runtime.instance_health import HealthCheck
 from sagemaker_rules.instance_catalog import instance_type
-from tests.unit.test_worker_process import build_archive, s3  # noqa: F401 - s3 is a fixture
+from tests.emulator.conftest import processes_in_group, wait_until
+from tests.unit.test_worker_process import build_archive, s3, trickling_url  # noqa: F401 - fixtures
 
 FAST_HEALTH = HealthCheck(interval=0.2, timeout=1.0, failures=3)
 STARTUP_TIMEOUT = 30.0
@@ -81,25 +79,6 @@ def model_spec(s3):  # noqa: F811 - the fixture imported above
 def new_instance(spec: ContainerSpec, tmp_path: Path, **kwargs) -> tuple[Instance, RecordingLogs]:
     logs = RecordingLogs()
     return Instance("AllTraffic", spec, tmp_path / "work", logs, **kwargs), logs
-
-
-def processes_in_group(pgid: int) -> list[int]:
-    """Live (not zombie) processes whose process group is ``pgid``: the instance's processes."""
-    found = []
-    for process in psutil.process_iter(["status"]):
-        try:
-            if os.getpgid(process.pid) == pgid and process.info["status"] != psutil.STATUS_ZOMBIE:
-                found.append(process.pid)
-        except (ProcessLookupError, psutil.NoSuchProcess):
-            pass
-    return found
-
-
-def wait_for(condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"{what} within {timeout} s"
-        time.sleep(0.05)
 
 
 async def invoke_port(port: int, body: bytes = b"{}") -> bytes:
@@ -181,34 +160,10 @@ def test_a_model_fn_that_never_returns_fails_at_the_startup_timeout(model_spec, 
 
 
 @pytest.fixture
-def trickling_spec():
+def trickling_spec(trickling_url):  # noqa: F811 - the fixture imported above
     """Model data that arrives one byte every 0.2 s: only a bound on the whole download stops it."""
-    stop = threading.Event()
-
-    class TrickleHandler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            self.send_response(200)
-            self.send_header("Content-Length", str(1024 * 1024))
-            self.end_headers()
-            while not stop.is_set():
-                try:
-                    self.wfile.write(b"\0")
-                    self.wfile.flush()
-                except OSError:
-                    return
-                stop.wait(0.2)
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), TrickleHandler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-    yield ContainerSpec(image="local/test", model_data_s3_uri="s3://bucket/slow/model.tar.gz",
-                        model_data_presigned_url=f"http://127.0.0.1:{server.server_address[1]}/model.tar.gz")
-    stop.set()
-    server.shutdown()
-    server.server_close()
+    return ContainerSpec(image="local/test", model_data_s3_uri="s3://bucket/slow/model.tar.gz",
+                         model_data_presigned_url=trickling_url)
 
 
 def test_the_download_timeout_bounds_the_whole_download(trickling_spec, tmp_path) -> None:
@@ -261,7 +216,7 @@ def test_a_hung_serving_process_gets_the_instance_killed(model_spec, tmp_path, w
     victim_port = instance.health_ports[0 if which == "first" else 1]
     assert any(line.startswith(f"Instance {instance.id} failed 3 health checks in a row: GET /ping on worker "
                                f"port {victim_port} did not answer 200 within 1 s.") for line in logs.lines), logs.lines
-    wait_for(lambda: processes_in_group(instance.pids[0]) == [], EXIT_TIMEOUT, "every process of it gone")
+    wait_until(lambda: processes_in_group(instance.pids[0]) == [], EXIT_TIMEOUT, "every process of it gone")
 
 
 def test_an_instance_over_its_types_memory_is_killed_as_out_of_memory(model_spec, tmp_path) -> None:
