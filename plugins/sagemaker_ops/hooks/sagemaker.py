@@ -94,6 +94,19 @@ class SageMakerOpsHook(SageMakerHook):
         """Delete an endpoint (the only call AWS accepts on a ``Failed`` endpoint)."""
         self.conn.delete_endpoint(EndpointName=endpoint_name)
 
+    def wait_with_logging(self, waiter_name: str, args: dict[str, str], what: str, status_args: list[str],
+                          waiter_delay: int, waiter_max_attempts: int) -> None:
+        """Wait with ``waiter_name``, logging ``status_args`` of each look; AirflowException when it gives up."""
+        wait(
+            waiter=self.get_waiter(waiter_name),
+            waiter_delay=waiter_delay,
+            waiter_max_attempts=waiter_max_attempts,
+            args=args,
+            failure_message=f"{waiter_name} failed for {what}",
+            status_message=f"Status of {what}",
+            status_args=status_args,
+        )
+
     # -- processing jobs --------------------------------------------------------------------------
 
     def find_or_start_processing_job(self, attempt_names: Sequence[str],
@@ -140,15 +153,8 @@ class SageMakerOpsHook(SageMakerHook):
     def wait_for_processing_job(self, name: str, waiter_delay: int, waiter_max_attempts: int) -> dict[str, Any]:
         """Wait with boto's ``ProcessingJobCompletedOrStopped``; a job that ends Failed/Stopped raises."""
         try:
-            wait(
-                waiter=self.get_waiter("processing_job_completed_or_stopped"),
-                waiter_delay=waiter_delay,
-                waiter_max_attempts=waiter_max_attempts,
-                args={"ProcessingJobName": name},
-                failure_message=f"Processing job {name} failed",
-                status_message=f"Status of processing job {name}",
-                status_args=["ProcessingJobStatus"],
-            )
+            self.wait_with_logging("processing_job_completed_or_stopped", {"ProcessingJobName": name},
+                                   f"processing job {name}", ["ProcessingJobStatus"], waiter_delay, waiter_max_attempts)
         except AirflowException as error:
             job = self.describe_processing_job_or_none(name) or {}
             if job.get("ProcessingJobStatus") not in PROCESSING_JOB_FAILED_STATES:
@@ -169,15 +175,9 @@ class SageMakerOpsHook(SageMakerHook):
     def wait_for_monitoring_schedule(self, name: str, waiter_delay: int, waiter_max_attempts: int) -> dict[str, Any]:
         """Wait while the schedule is Pending (``MonitoringScheduleSettled``); a Failed one raises with its reason."""
         try:
-            wait(
-                waiter=self.get_waiter("MonitoringScheduleSettled"),
-                waiter_delay=waiter_delay,
-                waiter_max_attempts=waiter_max_attempts,
-                args={"MonitoringScheduleName": name},
-                failure_message=f"Monitoring schedule {name} did not settle",
-                status_message=f"Status of monitoring schedule {name}",
-                status_args=["MonitoringScheduleStatus", "FailureReason"],
-            )
+            self.wait_with_logging("MonitoringScheduleSettled", {"MonitoringScheduleName": name},
+                                   f"monitoring schedule {name}", ["MonitoringScheduleStatus", "FailureReason"],
+                                   waiter_delay, waiter_max_attempts)
         except AirflowException as error:
             schedule = self.describe_monitoring_schedule_or_none(name)
             if schedule is None:

@@ -17,7 +17,6 @@ from botocore.exceptions import ClientError
 from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 from airflow.providers.amazon.aws.utils import validate_execute_complete_event
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
-from airflow.providers.amazon.aws.utils.waiter_with_logging import wait
 from airflow.sdk import conf
 from airflow.sdk.exceptions import AirflowException
 from sagemaker_ops.endpoint_plan import TRANSITIONAL_STATUSES, Action, plan_next_step
@@ -116,15 +115,9 @@ class _EndpointWaitingOperator(AwsBaseOperator[SageMakerOpsHook]):
     def _wait(self, waiter_name: str) -> str | None:
         """Wait synchronously; return None on success, else the waiter's error (judged by the next plan)."""
         try:
-            wait(
-                waiter=self.hook.get_waiter(waiter_name),
-                waiter_delay=self.waiter_delay,
-                waiter_max_attempts=self.waiter_max_attempts,
-                args={"EndpointName": self.endpoint_name},
-                failure_message=f"{waiter_name} failed for endpoint {self.endpoint_name}",
-                status_message=f"Status of endpoint {self.endpoint_name}",
-                status_args=ENDPOINT_STATUS_QUERIES,
-            )
+            self.hook.wait_with_logging(waiter_name, {"EndpointName": self.endpoint_name},
+                                        f"endpoint {self.endpoint_name}", ENDPOINT_STATUS_QUERIES,
+                                        self.waiter_delay, self.waiter_max_attempts)
         except AirflowException as error:
             return str(error)
         return None
