@@ -118,3 +118,24 @@ def test_weights_and_capacities_errors(deployer):
             {"VariantName": "Variant1", "DesiredWeight": 3}])
     assert caught.value.response["Error"]["Message"] == f'Cannot update in-progress endpoint "{arn}".'
     deployer.wait(endpoint)
+
+
+def test_update_endpoint_retains_scaled_counts_and_weights_when_asked(deployer):
+    endpoint = ab_endpoint(deployer)
+    deployer.sm.update_endpoint_weights_and_capacities(EndpointName=endpoint, DesiredWeightsAndCapacities=[
+        {"VariantName": "Variant1", "DesiredInstanceCount": 2, "DesiredWeight": 3}])
+    deployer.wait(endpoint)
+    models = [v["ModelName"] for v in deployer.sm.describe_endpoint_config(
+        EndpointConfigName=deployer.sm.describe_endpoint(EndpointName=endpoint)["EndpointConfigName"])[
+        "ProductionVariants"]]
+    config = deployer.name("ab-config")
+    deployer.sm.create_endpoint_config(EndpointConfigName=config, ProductionVariants=[
+        {"VariantName": f"Variant{i + 1}", "ModelName": model, "InstanceType": "ml.m5.large",
+         "InitialInstanceCount": 1, "InitialVariantWeight": 1.0} for i, model in enumerate(models)])
+
+    deployer.sm.update_endpoint(EndpointName=endpoint, EndpointConfigName=config, RetainAllVariantProperties=True,
+                                ExcludeRetainedVariantProperties=[{"VariantPropertyType": "DesiredWeight"}])
+    described = deployer.wait(endpoint)
+    assert described["EndpointConfigName"] == config
+    assert [(v["VariantName"], v["CurrentInstanceCount"], v["CurrentWeight"]) for v in described["ProductionVariants"]] \
+        == [("Variant1", 2, 1.0), ("Variant2", 1, 1.0)]  # the count retained, the weight from the new config

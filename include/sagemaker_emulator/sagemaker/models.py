@@ -16,6 +16,7 @@ from sagemaker_emulator.sagemaker.endpoint_features import describe_features, va
 from sagemaker_emulator.s3_uri import is_s3_uri
 from sagemaker_emulator.sagemaker.errors import ValidationException
 from sagemaker_emulator.sagemaker.listing import page_results
+from sagemaker_emulator.sagemaker.tags import Tagging, arn_kind_and_name, tag_dict
 from sagemaker_emulator.sagemaker.variants import validate_capacity_change, validate_endpoint_config
 
 
@@ -65,6 +66,7 @@ class Model:
     arn: str
     spec: dict[str, Any]
     created: float = field(default_factory=time.time)
+    tags: dict[str, str] = field(default_factory=dict)
 
     @property
     def containers(self) -> list[dict[str, Any]]:
@@ -82,6 +84,7 @@ class EndpointConfig:
     arn: str
     spec: dict[str, Any]
     created: float = field(default_factory=time.time)
+    tags: dict[str, str] = field(default_factory=dict)
 
     @property
     def variants(self) -> list[dict[str, Any]]:
@@ -144,6 +147,7 @@ class Endpoint:
     # DescribeEndpoint's DataCaptureConfig and AsyncInferenceConfig of the config in service (and the next one)
     features: dict[str, Any] = field(default_factory=dict)
     pending_features: dict[str, Any] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
 
     def move_to(self, status: str) -> None:
         if status not in TRANSITIONS[self.status]:
@@ -198,6 +202,7 @@ class SageMakerBackend:
         self.endpoints: dict[str, Endpoint] = {}
         # Other parts of the API with state of their own (processing jobs, monitoring); see responses.py.
         self.services: list[Any] = []
+        self.tagging = Tagging(self.find_by_arn)
 
     # -- names and lookups ------------------------------------------------------------------------
 
@@ -224,6 +229,28 @@ class SageMakerBackend:
             raise ValidationException(f'Could not find endpoint "{self._arn("endpoint", name)}".')
         return endpoint
 
+    def find_by_arn(self, arn: str) -> Any:
+        """The resource an ARN names, here or in one of the services (the error AWS gives if none)."""
+        kind, name = arn_kind_and_name(arn)
+        lookups = {"model": self.get_model, "endpoint-config": self.get_endpoint_config, "endpoint": self.get_endpoint}
+        for service in self.services:
+            lookups.update(service.lookups())
+        if kind not in lookups:
+            raise ValidationException(f'Could not find resource "{arn}": the emulator has no {kind} resources.')
+        resource = lookups[kind](name)
+        if resource.arn.lower() != arn.lower():  # another region or account
+            raise ValidationException(f'Could not find {kind} "{arn}".')
+        return resource
+
+    def add_tags(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self.tagging.add_tags(params)
+
+    def list_tags(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self.tagging.list_tags(params)
+
+    def delete_tags(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self.tagging.delete_tags(params)
+
     def _models_of(self, config: EndpointConfig) -> dict[str, Model]:
         return {v["ModelName"]: self.get_model(v["ModelName"]) for v in config.variants}
 
@@ -245,7 +272,7 @@ class SageMakerBackend:
                 raise ValidationException(
                     f"ModelDataUrl '{url}' is not a valid S3 URI: it must start with s3:// (e.g. s3://bucket/model.tar.gz).")
         _check_containers(spec, containers)
-        model = Model(name=name, arn=self._arn("model", name), spec=spec)
+        model = Model(name=name, arn=self._arn("model", name), spec=spec, tags=tag_dict(params.get("Tags")))
         self.models[name.lower()] = model
         return {"ModelArn": model.arn}
 
@@ -286,7 +313,8 @@ class SageMakerBackend:
         validate_endpoint_config(spec, {v["ModelName"]: self.get_model(v["ModelName"])
                                         for v in spec["ProductionVariants"]})
         validate_features(spec)
-        config = EndpointConfig(name=name, arn=self._arn("endpoint-config", name), spec=spec)
+        config = EndpointConfig(name=name, arn=self._arn("endpoint-config", name), spec=spec,
+                                tags=tag_dict(params.get("Tags")))
         self.endpoint_configs[name.lower()] = config
         return {"EndpointConfigArn": config.arn}
 
@@ -313,7 +341,8 @@ class SageMakerBackend:
             raise ValidationException(f'Cannot create already existing endpoint "{self._arn("endpoint", name)}".')
         config = self.get_endpoint_config(params["EndpointConfigName"])
         models = self._models_of(config)
-        endpoint = Endpoint(name=name, arn=self._arn("endpoint", name), config_name=config.name)
+        endpoint = Endpoint(name=name, arn=self._arn("endpoint", name), config_name=config.name,
+                            tags=tag_dict(params.get("Tags")))
         endpoint.variants = desired_variants(config, models, live=False)
         endpoint.features = describe_features(config.spec)
         self.endpoints[name.lower()] = endpoint
@@ -336,13 +365,15 @@ class SageMakerBackend:
             raise ValidationException(
                 f'Cannot update endpoint "{endpoint.arn}" in status Failed: '
                 "delete it with DeleteEndpoint and create it again.")
-        config = self.get_endpoint_config(params["EndpointConfigName"])
+        config = copy.deepcopy(self.get_endpoint_config(params["EndpointConfigName"]))
         models = self._models_of(config)
+        if params.get("RetainAllVariantProperties"):
+            _retain_variant_properties(config, endpoint, params.get("ExcludeRetainedVariantProperties") or [])
         endpoint.move_to(Status.UPDATING)
         endpoint.failure_reason = None
         endpoint.pending_config_name = config.name
         endpoint.pending_features = describe_features(config.spec)
-        self.provisioner.update(endpoint, copy.deepcopy(config), models)
+        self.provisioner.update(endpoint, config, models)
         return {"EndpointArn": endpoint.arn}
 
     def update_endpoint_weights_and_capacities(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -443,6 +474,22 @@ class SageMakerBackend:
     def endpoint_deleted(self, endpoint: Endpoint) -> None:
         if self.endpoints.get(endpoint.name.lower()) is endpoint:
             del self.endpoints[endpoint.name.lower()]
+
+
+def _retain_variant_properties(config: EndpointConfig, endpoint: Endpoint, excluded: list[dict[str, str]]) -> None:
+    """RetainAllVariantProperties: variants the endpoint already has keep their desired instance count and
+    weight (scaled by hand or by autoscaling) instead of the new config's, unless excluded."""
+    skip = {e["VariantPropertyType"] for e in excluded}
+    serving = {v.name: v for v in endpoint.variants}
+    for variant in config.variants:
+        current = serving.get(variant["VariantName"])
+        if current is None:
+            continue
+        if "DesiredInstanceCount" not in skip and current.desired_serverless is None \
+                and variant.get("InitialInstanceCount") is not None:
+            variant["InitialInstanceCount"] = current.desired_count
+        if "DesiredWeight" not in skip:
+            variant["InitialVariantWeight"] = current.desired_weight
 
 
 def _check_containers(spec: dict[str, Any], containers: list[dict[str, Any]]) -> None:

@@ -18,6 +18,7 @@ from typing import Any, Callable
 from sagemaker_emulator.sagemaker.errors import AwsError, ValidationException
 from sagemaker_emulator.s3_uri import join_s3_uri
 from sagemaker_emulator.sagemaker.listing import page_results
+from sagemaker_emulator.sagemaker.tags import tag_dict
 from sagemaker_emulator.sagemaker.processing import JobStatus, ProcessingJob, ProcessingJobs
 from sagemaker_emulator.sagemaker.schedules import Schedule, analysis_window, parse_schedule, validate_window
 
@@ -92,6 +93,7 @@ class JobDefinition:
     arn: str
     spec: dict[str, Any]
     created: float = field(default_factory=time.time)
+    tags: dict[str, str] = field(default_factory=dict)
 
     def describe(self) -> dict[str, Any]:
         return {**copy.deepcopy(self.spec), "JobDefinitionArn": self.arn, "CreationTime": self.created}
@@ -135,6 +137,7 @@ class MonitoringSchedule:
     created: float = field(default_factory=time.time)
     modified: float = field(default_factory=time.time)
     executions: list[Execution] = field(default_factory=list)
+    tags: dict[str, str] = field(default_factory=dict)
 
     @property
     def definition_name(self) -> str | None:
@@ -164,6 +167,10 @@ class Monitoring:
         self.definitions: dict[str, JobDefinition] = {}
         self.schedules: dict[str, MonitoringSchedule] = {}
 
+    def lookups(self) -> dict[str, Callable[[str], Any]]:
+        """ARN resource type -> lookup by name, for the tag operations."""
+        return {"data-quality-job-definition": self._definition, "monitoring-schedule": self.get_schedule}
+
     # -- job definitions --------------------------------------------------------------------------
 
     def create_data_quality_job_definition(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -173,7 +180,7 @@ class Monitoring:
             raise AwsError("ResourceInUse", f'Job definition "{arn}" already exists.')
         spec = {k: copy.deepcopy(v) for k, v in params.items() if k != "Tags"}
         JobSpec.from_definition(spec)
-        self.definitions[name.lower()] = JobDefinition(name, arn, spec)
+        self.definitions[name.lower()] = JobDefinition(name, arn, spec, tags=tag_dict(params.get("Tags")))
         return {"JobDefinitionArn": arn}
 
     def _definition(self, name: str) -> JobDefinition:
@@ -209,7 +216,8 @@ class Monitoring:
         if name.lower() in self.schedules:
             raise AwsError("ResourceInUse", f'Monitoring schedule "{arn}" already exists.')
         config = copy.deepcopy(params["MonitoringScheduleConfig"])
-        schedule = MonitoringSchedule(name, arn, config, self._validate_config(config))
+        schedule = MonitoringSchedule(name, arn, config, self._validate_config(config),
+                                      tags=tag_dict(params.get("Tags")))
         self.schedules[name.lower()] = schedule
         return {"MonitoringScheduleArn": arn}
 

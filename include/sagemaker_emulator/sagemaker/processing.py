@@ -9,6 +9,7 @@ from typing import Any, Callable, Protocol
 
 from sagemaker_emulator.sagemaker.errors import AwsError, ValidationException
 from sagemaker_emulator.sagemaker.listing import page_results
+from sagemaker_emulator.sagemaker.tags import tag_dict
 from sagemaker_emulator.sagemaker.variants import require_cataloged
 
 
@@ -46,6 +47,7 @@ class ProcessingJob:
     ended: float | None = None
     # InputName -> which of its S3 keys to download (a monitoring execution wants its window's hours only).
     input_filters: dict[str, Callable[[str], bool]] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
 
     def finish(self, status: str, *, failure_reason: str | None = None, exit_message: str | None = None) -> None:
         if self.status in TERMINAL:
@@ -77,6 +79,10 @@ class ProcessingJobs:
         self.runner = runner
         self.jobs: dict[str, ProcessingJob] = {}
 
+    def lookups(self) -> dict[str, Callable[[str], ProcessingJob]]:
+        """ARN resource type -> lookup by name, for the tag operations."""
+        return {"processing-job": self.get}
+
     def get(self, name: str) -> ProcessingJob:
         job = self.jobs.get(name.lower())
         if job is None:
@@ -90,12 +96,16 @@ class ProcessingJobs:
             raise AwsError("ResourceInUse", "Processing job names must be unique within an AWS account and region, "
                                             f"and a processing job with this name already exists "
                                             f"({self._arn_for('processing-job', name)})")
-        require_cataloged(params["ProcessingResources"]["ClusterConfig"]["InstanceType"],
+        cluster = params["ProcessingResources"]["ClusterConfig"]
+        if not cluster.get("InstanceType"):
+            raise ValidationException("ProcessingResources.ClusterConfig.InstanceType is required, e.g. ml.m5.xlarge.")
+        require_cataloged(cluster["InstanceType"],
                           "ProcessingResources.ClusterConfig")
         _check_io(params)
         job = ProcessingJob(name=name, arn=self._arn_for("processing-job", name),
                             spec={k: copy.deepcopy(v) for k, v in params.items() if k != "Tags"},
-                            monitoring_schedule_arn=schedule_arn, input_filters=input_filters or {})
+                            monitoring_schedule_arn=schedule_arn, input_filters=input_filters or {},
+                            tags=tag_dict(params.get("Tags")))
         self.jobs[name.lower()] = job
         self.runner.start(job)
         return {"ProcessingJobArn": job.arn}

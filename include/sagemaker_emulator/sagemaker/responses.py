@@ -13,6 +13,7 @@ from typing import Any, Callable
 from sagemaker_emulator.sagemaker.errors import AwsError, UnknownOperation
 from sagemaker_emulator.sagemaker.models import SageMakerBackend
 from sagemaker_emulator.sagemaker.shapes import validate_input
+from sagemaker_emulator.sagemaker.unsupported import refuse_unsupported
 
 JSON_CONTENT_TYPE = "application/x-amz-json-1.1"
 
@@ -26,6 +27,7 @@ OPERATIONS = (
     "DeleteDataQualityJobDefinition",
     "CreateMonitoringSchedule", "DescribeMonitoringSchedule", "UpdateMonitoringSchedule", "DeleteMonitoringSchedule",
     "ListMonitoringSchedules", "StopMonitoringSchedule", "StartMonitoringSchedule", "ListMonitoringExecutions",
+    "AddTags", "ListTags", "DeleteTags",
 )
 
 
@@ -56,6 +58,7 @@ def handle(backend: SageMakerBackend, target: str, body: bytes) -> tuple[int, by
         if not isinstance(params, dict):
             raise AwsError("SerializationException", "Request body must be a JSON object")
         validate_input("sagemaker", operation, params)
+        refuse_unsupported(operation, params)
         return 200, json.dumps(_method(backend, operation)(params)).encode()
     except AwsError as error:
         return error.status, error_body(error)
