@@ -11,11 +11,16 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 REGION = "us-east-1"
+# Not resolved: .venv/bin/python is a symlink to the base interpreter, whose folder has no `airflow`.
+VENV_BIN = str(Path(sys.executable).parent)
 
 
 def airflow_env(emulator_url: str) -> dict[str, str]:
     env = os.environ.copy()
     env.update({
+        # `airflow standalone` starts its components as plain `airflow ...` commands: the virtualenv's
+        # bin/ must come first on PATH even when nobody activated the virtualenv.
+        "PATH": os.pathsep.join([VENV_BIN, *[p for p in env.get("PATH", "").split(os.pathsep) if p]]),
         "AIRFLOW_HOME": env.get("AIRFLOW_HOME", str(REPO / ".airflow")),
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
@@ -32,7 +37,7 @@ def airflow_env(emulator_url: str) -> dict[str, str]:
 
 
 def airflow(*args: str, env: dict[str, str], **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run([str(Path(sys.executable).with_name("airflow")), *args], env=env, **kwargs)
+    return subprocess.run([str(Path(VENV_BIN) / "airflow"), *args], env=env, **kwargs)
 
 
 def migrate(env: dict[str, str]) -> None:
