@@ -1,11 +1,16 @@
 """Airflow-facing library for operating Amazon SageMaker inference.
 
-Folders follow the Amazon provider's layout: ``hooks/``, ``operators/``, ``triggers/`` and
-``waiters/`` hold one module per AWS service. Pure helpers live in modules of their own and import
-nothing from Airflow or boto3: ``packaging`` (deterministic model.tar.gz), ``pipeline_config``
-(release pipeline files), ``specs`` (compare, hash and name resource specs), ``endpoint_plan``
-(the deploy operator's decisions), ``variant_weights`` (the weight operator's decisions),
-``traffic_split`` (the statistical check of a traffic split) and ``ab_test`` (the A/B DAG's plan). ``assets`` defines the Airflow Assets the DAGs publish.
+Folders follow the Amazon provider's layout: ``hooks/`` (the service work: describe-or-None,
+processing jobs, S3 files, waits), ``operators/`` (decisions, one module per job),
+``triggers/`` and ``waiters/``. Pure helpers live in modules of their own and import nothing
+from Airflow or boto3: ``packaging`` (deterministic model.tar.gz), ``pipeline_config`` (release
+pipeline files), ``specs`` (compare, hash and name resource specs, tags), ``endpoint_plan`` (the
+deploy operator's decisions), ``variant_weights`` (the weight operator's decisions),
+``traffic_split`` (the statistical check of a traffic split), ``ab_test`` (the A/B DAG's plan),
+``model_monitor_jobs`` (Model Monitor's analyzer requests, datasets and windows) and
+``dag_docs`` (the DAGs' Markdown). ``release_tasks`` and ``monitoring_tasks`` build the DAGs'
+tasks from a pipeline file; ``assets`` defines the Airflow Assets the DAGs publish. AWS rules
+shared with the emulator (instance catalog, Model Monitor schedules) are ``sagemaker_rules``.
 
 Keep this package import-cheap: DAG files import it at parse time.
 """
