@@ -5,11 +5,18 @@ inference toolkit) start one worker per vCPU unless ``SAGEMAKER_MODEL_SERVER_WOR
 The emulator's worker does the same with *preload, then fork*, as ``gunicorn --preload`` does:
 
 1. the first process loads the model once (``model_fn``),
-2. binds the instance's listening socket (the port the router calls) and, when there is more than
-   one serving process, one private socket per process (its health port),
-3. forks the others. Each runs its own event loop and inference thread and accepts connections on the
-   shared socket, so any of them may answer ``/ping`` or an invocation; the model's memory is shared
-   copy-on-write.
+2. binds the instance's port (the one the router calls) once per serving process with SO_REUSEPORT
+   and, when there is more than one serving process, one private socket per process (its health port),
+3. forks the others. Each runs its own event loop and inference thread and accepts connections on its
+   socket of the instance's port, so any of them may answer ``/ping`` or an invocation; the model's
+   memory is shared copy-on-write.
+
+Why one socket each rather than one shared socket: with a shared socket, the first process to wake
+accepts every pending connection at once (asyncio accepts up to its backlog per wake-up), so the
+router's few keep-alive connections all landed on one process and the others idled. With
+SO_REUSEPORT the kernel spreads new connections over the processes' sockets by a hash of the
+connection. The spread is even on average but not load-aware (MMS's frontend queues requests for
+idle workers instead); with a few more connections than workers every process stays busy.
 
 The instance's health check pings every health port, so one hung process (stopped, or a handler
 holding the GIL) is noticed even while its siblings answer the shared port. The first process
@@ -73,33 +80,44 @@ def serving_process_count(vcpus: int, environment: dict[str, str] | os._Environ,
 
 @dataclass
 class Listeners:
-    """The instance's shared listening socket and, with several serving processes, one private socket each."""
+    """Per serving process: a socket on the instance's port and, with several processes, a private one."""
 
-    shared: socket.socket
+    shared: list[socket.socket]  # all bound to the instance's port (SO_REUSEPORT when more than one)
     private: list[socket.socket] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         # Read while every socket is open: after the fork each process closes its siblings' sockets.
-        self.port: int = self.shared.getsockname()[1]
+        self.port: int = self.shared[0].getsockname()[1]
         self.health_ports: list[int] = [s.getsockname()[1] for s in self.private] or [self.port]
 
 
 def bind_listeners(host: str, port: int, count: int) -> Listeners:
-    """Bind and listen before forking, so every serving process accepts on the same socket."""
-    shared = _listen(host, port)
+    """Bind and listen before forking, so the instance's port accepts connections from the start."""
+    sockets: list[socket.socket] = []
     try:
+        # The first socket takes its port (0: any free one) without SO_REUSEPORT, so the kernel cannot
+        # hand it a port another instance's SO_REUSEPORT group holds; it joins the option before listening.
+        sockets.append(_listen(host, port, reuse_port_after_bind=count > 1))
+        port = sockets[0].getsockname()[1]
+        sockets += [_listen(host, port, reuse_port_before_bind=True) for _ in range(count - 1)]
         private = [_listen(host, 0) for _ in range(count)] if count > 1 else []
     except OSError:
-        shared.close()
+        for sock in sockets:
+            sock.close()
         raise
-    return Listeners(shared, private)
+    return Listeners(sockets, private)
 
 
-def _listen(host: str, port: int) -> socket.socket:
+def _listen(host: str, port: int, *, reuse_port_before_bind: bool = False,
+            reuse_port_after_bind: bool = False) -> socket.socket:
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port_before_bind:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind((host, port))
+        if reuse_port_after_bind:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.listen(1024)
         sock.setblocking(False)
     except OSError:
@@ -114,7 +132,7 @@ class ServingProcess:
     def __init__(self, index: int, listeners: Listeners, children: list[int]):
         self.index = index
         self.listeners = listeners
-        self.sockets = [listeners.shared] + ([listeners.private[index]] if listeners.private else [])
+        self.sockets = [listeners.shared[index]] + ([listeners.private[index]] if listeners.private else [])
         self._children: dict[int, int | None] = {pid: None for pid in children}  # pid -> exit code once reaped
         self._stopping = False
         self._failed = False
@@ -199,9 +217,8 @@ def fork_serving_processes(listeners: Listeners, count: int, close_in_children: 
             _become_child(parent, close_in_children)
             return _child_part(index, listeners)
         children.append(pid)
-    if listeners.private:
-        for sock in listeners.private[1:]:
-            sock.close()
+    for sock in listeners.shared[1:] + listeners.private[1:]:
+        sock.close()
     return ServingProcess(0, listeners, children)
 
 
@@ -217,9 +234,10 @@ def _become_child(parent: int, close_in_children: tuple[int, ...]) -> None:
 
 
 def _child_part(index: int, listeners: Listeners) -> ServingProcess:
-    for position, sock in enumerate(listeners.private):
-        if position != index:
-            sock.close()
+    for sockets in (listeners.shared, listeners.private):
+        for position, sock in enumerate(sockets):
+            if position != index:
+                sock.close()
     return ServingProcess(index, listeners, [])
 
 
