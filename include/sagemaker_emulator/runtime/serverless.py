@@ -41,6 +41,7 @@ from typing import Callable
 from sagemaker_emulator.config import INVOCATION_TIMEOUT_SECONDS
 from sagemaker_emulator.runtime.fleet import FleetSettings, refuse_routing_headers
 from sagemaker_emulator.runtime.instance import ContainerSpec, Instance, WorkerStartError
+from sagemaker_emulator.runtime.instance_health import HealthCheck
 from sagemaker_emulator.runtime.instance_client import Answer, ConnectionBroken, Invocation, log_group_arn
 from sagemaker_emulator.runtime.telemetry import EndpointMetrics, LogSink
 from sagemaker_emulator.sagemaker.errors import AwsError, ModelError, ServiceUnavailable, ThrottlingException
@@ -73,8 +74,9 @@ class ServerlessLimits:
 class ServerlessInstance(Instance):
     """A worker process whose private memory may not exceed ``memory_mb``."""
 
-    def __init__(self, variant: str, spec: ContainerSpec, workdir: Path, logs: LogSink, memory_mb: int):
-        super().__init__(variant, spec, workdir, logs)
+    def __init__(self, variant: str, spec: ContainerSpec, workdir: Path, logs: LogSink, memory_mb: int,
+                 health: HealthCheck = HealthCheck()):
+        super().__init__(variant, spec, workdir, logs, health=health)  # one serving process (no instance type)
         self.memory_mb = memory_mb
         self.idle_since = time.monotonic()
 
@@ -157,7 +159,7 @@ class ServerlessFleet:
 
     async def _start_worker(self, record_setup_time: bool) -> ServerlessInstance:
         instance = ServerlessInstance(self.variant, self.spec, self.settings.workdir, self.logs,
-                                      self.limits.memory_mb)
+                                      self.limits.memory_mb, self.settings.health)
         started = time.perf_counter()
         try:
             await instance.start(self.startup_timeout)
