@@ -16,7 +16,7 @@ from sagemaker_ops.operators.s3 import PackageModelOperator
 from sagemaker_ops.operators.sagemaker_endpoint import DeployEndpointOperator, UpdateVariantWeightsOperator
 from sagemaker_ops.operators.sagemaker_resources import EnsureEndpointConfigOperator, EnsureModelOperator
 from sagemaker_ops.operators.sagemaker_runtime import TrafficSplitCheckOperator
-from sagemaker_ops.pipeline_config import load_pipelines, pipelines_dir
+from sagemaker_ops.pipeline import load_pipelines, pipelines_dir
 
 PIPELINES_DIR = pipelines_dir(__file__)  # include/pipelines/, or SAGEMAKER_OPS_PIPELINES_DIR
 CANDIDATES = ab_candidates(load_pipelines(PIPELINES_DIR))

@@ -15,7 +15,7 @@ from airflow.sdk import DAG, AssetAny, AssetOrTimeSchedule, CronTriggerTimetable
 from sagemaker_ops.assets import endpoint_asset
 from sagemaker_ops.dag_docs import monitoring_doc
 from sagemaker_ops.monitoring_tasks import monitoring_group
-from sagemaker_ops.pipeline_config import load_pipelines, pipelines_dir
+from sagemaker_ops.pipeline import load_pipelines, pipelines_dir
 
 PIPELINES_DIR = pipelines_dir(__file__)  # include/pipelines/, or SAGEMAKER_OPS_PIPELINES_DIR
 MONITORED = [pipeline for pipeline in load_pipelines(PIPELINES_DIR) if pipeline.monitoring is not None]

@@ -26,8 +26,9 @@ from airflow.sdk import DAG, Metadata, task
 from sagemaker_ops.assets import endpoint_asset
 from sagemaker_ops.dag_docs import release_doc
 from sagemaker_ops.operators.sagemaker_endpoint import DeployEndpointOperator
-from sagemaker_ops.operators.sagemaker_resources import EnsureEndpointConfigOperator
-from sagemaker_ops.pipeline_config import PipelineConfig, load_pipelines, pipelines_dir
+from sagemaker_ops.operators.sagemaker_resources import EnsureEndpointConfigOperator, endpoint_config_requests
+from sagemaker_ops.pipeline import load_pipelines, pipelines_dir
+from sagemaker_ops.pipeline.models import PipelineConfig
 from sagemaker_ops.release_tasks import model_tasks, monitoring_tasks, smoke_test_task
 
 PIPELINES_DIR = pipelines_dir(__file__)  # include/pipelines/, or SAGEMAKER_OPS_PIPELINES_DIR
@@ -54,9 +55,7 @@ def build_release_dag(pipeline: PipelineConfig) -> DAG:
             task_id="ensure_endpoint_config",
             name_prefix=f"{pipeline.name}-config",
             model_name=model.output["model_name"],
-            production_variants=endpoint.production_variants,
-            data_capture_config=endpoint.data_capture.to_aws() if endpoint.data_capture else None,
-            async_inference_config=endpoint.async_inference.to_aws() if endpoint.async_inference else None,
+            **endpoint_config_requests(endpoint),
             tags=pipeline.aws_tags,
         )
         deploy = DeployEndpointOperator(

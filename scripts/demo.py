@@ -208,7 +208,7 @@ def show_check(emulator_url: str, pipeline, start: datetime, end: datetime, repo
 
 def demo_monitoring(emulator_url: str, env: dict[str, str], dag_log: Path) -> int:
     """Release iris-tree, then check a window of normal traffic (passes) and one of shifted traffic (fails)."""
-    from sagemaker_ops.pipeline_config import load_pipeline
+    from sagemaker_ops.pipeline import load_pipeline
 
     pipeline = load_pipeline(MONITORING_PIPELINE)
     print(f"running `airflow dags test {pipeline.dag_id}` (baseline and monitoring schedule included)", flush=True)
@@ -240,7 +240,7 @@ def main() -> int:
                         help="run this DAG instead of a release DAG (model_monitoring: after releasing iris-tree)")
     args = parser.parse_args()
 
-    from sagemaker_ops.pipeline_config import load_pipeline
+    from sagemaker_ops.pipeline import load_pipeline
 
     pipeline = None if args.dag else load_pipeline(args.pipeline)
     dag_id = args.dag or pipeline.dag_id

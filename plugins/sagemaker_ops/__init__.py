@@ -3,8 +3,8 @@
 Folders follow the Amazon provider's layout: ``hooks/`` (the service work: describe-or-None,
 processing jobs, S3 files, waits), ``operators/`` (decisions, one module per job),
 ``triggers/`` and ``waiters/``. Pure helpers live in modules of their own and import nothing
-from Airflow or boto3: ``packaging`` (deterministic model.tar.gz), ``pipeline_config`` (release
-pipeline files), ``specs`` (compare, hash and name resource specs, tags), ``endpoint_plan`` (the
+from Airflow or boto3: ``packaging`` (deterministic model.tar.gz), the ``pipeline`` package
+(release pipeline files: typed models, a parser per section), ``specs`` (compare, hash and name resource specs, tags), ``endpoint_plan`` (the
 deploy operator's decisions), ``variant_weights`` (the weight operator's decisions),
 ``traffic_split`` (the statistical check of a traffic split), ``ab_test`` (the A/B DAG's plan),
 ``model_monitor_jobs`` (Model Monitor's analyzer requests, datasets and windows) and

@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sagemaker_ops.pipeline_config import SAGEMAKER_NAME_PATTERN, PipelineConfig
+from sagemaker_ops.pipeline.fields import SAGEMAKER_NAME_PATTERN
+from sagemaker_ops.pipeline.models import PipelineConfig
 
 ROLES = {"champion": "Champion", "challenger": "Challenger"}  # Param prefix -> variant name
 AB_TEST_TAG_KEY = "sagemaker-ops:ab-test"

@@ -1,11 +1,12 @@
 """The Markdown each DAG shows in the UI (``doc_md``), rendered from its pipeline files.
 
-Pure Python over :mod:`sagemaker_ops.pipeline_config`: DAG files call these at parse time.
+Pure Python over :mod:`sagemaker_ops.pipeline`: DAG files call these at parse time.
 """
 
 from __future__ import annotations
 
-from sagemaker_ops.pipeline_config import PipelineConfig, SmokeTestConfig, display_path
+from sagemaker_ops.pipeline import display_path
+from sagemaker_ops.pipeline.models import PipelineConfig, SmokeTestConfig
 
 
 def release_doc(pipeline: PipelineConfig) -> str:

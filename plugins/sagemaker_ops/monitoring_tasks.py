@@ -5,7 +5,7 @@ from __future__ import annotations
 from airflow.sdk import TaskGroup, task
 from sagemaker_ops.operators.model_monitor_check import DataQualityCheckOperator
 from sagemaker_ops.operators.model_monitor_report import DriftReportOperator, MonitoringExecutionsOperator
-from sagemaker_ops.pipeline_config import PipelineConfig
+from sagemaker_ops.pipeline.models import PipelineConfig
 
 
 def monitoring_group(pipeline: PipelineConfig) -> None:

@@ -14,7 +14,7 @@ from sagemaker_ops.operators.model_monitor_release import (
 from sagemaker_ops.operators.s3 import PackageModelOperator, PackageMultiModelOperator
 from sagemaker_ops.operators.sagemaker_resources import DEFAULT_IMAGE_INSTANCE_TYPE, EnsureModelOperator
 from sagemaker_ops.operators.sagemaker_runtime import AsyncSmokeTestEndpointOperator, SmokeTestEndpointOperator
-from sagemaker_ops.pipeline_config import PipelineConfig, SmokeTestConfig
+from sagemaker_ops.pipeline.models import PipelineConfig, SmokeTestConfig
 
 
 def model_tasks(pipeline: PipelineConfig) -> tuple[EnsureModelOperator, object]:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from sagemaker_ops.ab_test import AbTestPlanError, ab_candidates, default_pair, plan_ab_test
-from sagemaker_ops.pipeline_config import load_pipelines
+from sagemaker_ops.pipeline import load_pipelines
 
 REPO = Path(__file__).resolve().parents[2]
 PIPELINES = load_pipelines(REPO / "include" / "pipelines")

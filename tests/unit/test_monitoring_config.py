@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from sagemaker_ops import model_monitor_jobs
-from sagemaker_ops.pipeline_config import PipelineConfigError, load_pipeline
+from sagemaker_ops.pipeline import PipelineConfigError, load_pipeline
 
 REPO = Path(__file__).resolve().parents[2]
 PIPELINES = REPO / "include" / "pipelines"

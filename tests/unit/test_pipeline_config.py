@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sagemaker_ops.pipeline_config import PipelineConfigError, load_pipeline, load_pipelines
+from sagemaker_ops.operators.sagemaker_resources import endpoint_config_requests
+from sagemaker_ops.pipeline import PipelineConfigError, load_pipeline, load_pipelines
 
 REPO = Path(__file__).resolve().parents[2]
 PIPELINES = REPO / "include" / "pipelines"
@@ -39,7 +40,7 @@ def test_the_shipped_pipelines_are_valid():
     iris = next(p for p in pipelines if p.name == "iris")
     assert iris.dag_id == "release_iris"
     assert iris.model.source_dir == REPO / "include" / "models" / "iris"
-    assert iris.endpoint.production_variants == [
+    assert endpoint_config_requests(iris.endpoint)["production_variants"] == [
         {"VariantName": "AllTraffic", "InstanceType": "ml.m5.large", "InitialInstanceCount": 2, "InitialVariantWeight": 1.0}
     ]
     assert iris.smoke_test.payload.strip()

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sagemaker_ops.pipeline_config import PipelineConfigError, load_pipeline, load_pipelines
+from sagemaker_ops.operators.sagemaker_resources import endpoint_config_requests
+from sagemaker_ops.pipeline import PipelineConfigError, load_pipeline, load_pipelines
 
 REPO = Path(__file__).resolve().parents[2]
 PIPELINES = REPO / "include" / "pipelines"
@@ -85,7 +86,7 @@ def test_inference_mode_defaults_to_serial_and_hostnames_are_optional_there(tmp_
 
 def test_serverless_variant_has_no_instances(tmp_path):
     config = load(tmp_path, document("iris-serverless"))
-    assert config.endpoint.production_variants == [{
+    assert endpoint_config_requests(config.endpoint)["production_variants"] == [{
         "VariantName": "AllTraffic", "ServerlessConfig": {"MemorySizeInMB": 2048, "MaxConcurrency": 5},
         "InitialVariantWeight": 1.0}]
     assert config.endpoint.image_instance_type is None
@@ -93,7 +94,7 @@ def test_serverless_variant_has_no_instances(tmp_path):
 
 def test_data_capture_becomes_the_aws_config_with_defaults(tmp_path):
     data = document("iris-tree")
-    assert load(tmp_path, data).endpoint.data_capture.to_aws() == {
+    assert endpoint_config_requests(load(tmp_path, data).endpoint)["data_capture_config"] == {
         "EnableCapture": True, "InitialSamplingPercentage": 100,
         "DestinationS3Uri": "s3://sagemaker-ops-artifacts/data-capture",
         "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
@@ -102,7 +103,7 @@ def test_data_capture_becomes_the_aws_config_with_defaults(tmp_path):
     data["endpoint"]["data_capture"] = {"sampling_percentage": 20, "capture": ["output"]}
     data.pop("monitoring")  # monitoring checks the captured requests: it needs input capture
     data["artifacts"]["bucket"] = "my-bucket"
-    capture = load(tmp_path, data).endpoint.data_capture.to_aws()
+    capture = endpoint_config_requests(load(tmp_path, data).endpoint)["data_capture_config"]
     assert capture["DestinationS3Uri"] == "s3://my-bucket/data-capture"
     assert capture["CaptureOptions"] == [{"CaptureMode": "Output"}]
 
@@ -110,7 +111,7 @@ def test_data_capture_becomes_the_aws_config_with_defaults(tmp_path):
 def test_async_inference_becomes_the_aws_config(tmp_path):
     data = document("iris-async")
     config = load(tmp_path, data)
-    assert config.endpoint.async_inference.to_aws() == {
+    assert endpoint_config_requests(config.endpoint)["async_inference_config"] == {
         "OutputConfig": {"S3OutputPath": "s3://sagemaker-ops-artifacts/async/iris/output",
                          "S3FailurePath": "s3://sagemaker-ops-artifacts/async/iris/failure"},
         "ClientConfig": {"MaxConcurrentInvocationsPerInstance": 4},
@@ -118,7 +119,7 @@ def test_async_inference_becomes_the_aws_config(tmp_path):
     assert config.smoke_test.asynchronous is True
     data["endpoint"]["async_inference"]["success_topic"] = "arn:aws:sns:us-east-1:123456789012:done"
     data["endpoint"]["async_inference"].pop("max_concurrent_invocations_per_instance")
-    output = load(tmp_path, data).endpoint.async_inference.to_aws()
+    output = endpoint_config_requests(load(tmp_path, data).endpoint)["async_inference_config"]
     assert output == {"OutputConfig": {"S3OutputPath": "s3://sagemaker-ops-artifacts/async/iris/output",
                                        "S3FailurePath": "s3://sagemaker-ops-artifacts/async/iris/failure",
                                        "NotificationConfig": {"SuccessTopic": "arn:aws:sns:us-east-1:123456789012:done"}}}

@@ -19,10 +19,17 @@ from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 from airflow.sdk.exceptions import AirflowFailException
 from sagemaker_ops.hooks.sagemaker import SageMakerOpsHook, is_already_exists
+from sagemaker_ops.pipeline.models import CAPTURE_MODES
 from sagemaker_ops.specs import aws_tags, check_resource_name, check_tags, derive_name, spec_differences
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+    from sagemaker_ops.pipeline.models import (
+        AsyncInferenceConfig,
+        DataCaptureConfig,
+        EndpointConfig,
+        VariantConfig,
+    )
 
 ROLE_ARN_PATTERN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
 DEFAULT_IMAGE_INSTANCE_TYPE = "ml.m5.large"
@@ -427,3 +434,64 @@ class EnsureEndpointConfigOperator(_EnsureResourceOperator):
 
     def _create(self, name: str, spec: dict, tags: list[dict[str, str]]) -> dict:
         return self.hook.conn.create_endpoint_config(EndpointConfigName=name, Tags=tags, **spec)
+
+
+# -- CreateEndpointConfig's request, from a pipeline file's endpoint section -------------------------
+
+
+def endpoint_config_requests(endpoint: EndpointConfig) -> dict[str, Any]:
+    """:class:`EnsureEndpointConfigOperator`'s ``production_variants``, ``data_capture_config`` and
+    ``async_inference_config`` for a pipeline file's endpoint (the variants name no model: the
+    operator's ``model_name`` serves them)."""
+    capture, asynchronous = endpoint.data_capture, endpoint.async_inference
+    return {
+        "production_variants": [production_variant_request(variant) for variant in endpoint.variants],
+        "data_capture_config": data_capture_request(capture) if capture else None,
+        "async_inference_config": async_inference_request(asynchronous) if asynchronous else None,
+    }
+
+
+def production_variant_request(variant: VariantConfig) -> dict[str, Any]:
+    """The ``ProductionVariant`` dict for CreateEndpointConfig (ModelName is added by the operator)."""
+    if variant.serverless is not None:
+        serverless = variant.serverless
+        return {
+            "VariantName": variant.name,
+            "ServerlessConfig": {"MemorySizeInMB": serverless.memory_size_mb,
+                                 "MaxConcurrency": serverless.max_concurrency},
+            "InitialVariantWeight": variant.weight,
+        }
+    return {
+        "VariantName": variant.name,
+        "InstanceType": variant.instance_type,
+        "InitialInstanceCount": variant.instance_count,
+        "InitialVariantWeight": variant.weight,
+    }
+
+
+def data_capture_request(capture: DataCaptureConfig) -> dict[str, Any]:
+    """The ``DataCaptureConfig`` for CreateEndpointConfig."""
+    return {
+        "EnableCapture": capture.enabled,
+        "InitialSamplingPercentage": capture.sampling_percentage,
+        "DestinationS3Uri": capture.destination_s3_uri,
+        "CaptureOptions": [{"CaptureMode": CAPTURE_MODES[mode]} for mode in capture.capture],
+        "CaptureContentTypeHeader": {
+            "CsvContentTypes": list(capture.csv_content_types),
+            "JsonContentTypes": list(capture.json_content_types),
+        },
+    }
+
+
+def async_inference_request(config: AsyncInferenceConfig) -> dict[str, Any]:
+    """The ``AsyncInferenceConfig`` for CreateEndpointConfig."""
+    output: dict[str, Any] = {"S3OutputPath": config.output_path, "S3FailurePath": config.failure_path}
+    topics = {"SuccessTopic": config.success_topic, "ErrorTopic": config.error_topic}
+    if any(topics.values()):
+        output["NotificationConfig"] = {key: value for key, value in topics.items() if value}
+    request: dict[str, Any] = {"OutputConfig": output}
+    if config.max_concurrent_invocations_per_instance is not None:
+        request["ClientConfig"] = {
+            "MaxConcurrentInvocationsPerInstance": config.max_concurrent_invocations_per_instance
+        }
+    return request
