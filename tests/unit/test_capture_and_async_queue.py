@@ -17,15 +17,16 @@ from sagemaker_emulator.runtime.router import Router
 from sagemaker_emulator.runtime.telemetry import EndpointMetrics
 from sagemaker_emulator.s3_uri import parse_s3_uri
 from sagemaker_emulator.sagemaker.endpoint_features import capture_summary
+from sagemaker_emulator.sagemaker.typed_requests import DataCaptureConfig
 
-CAPTURE_SPEC = {"DataCaptureConfig": {
+CAPTURE = DataCaptureConfig.from_aws({
     "InitialSamplingPercentage": 100, "DestinationS3Uri": "s3://bucket/some/prefix/",
     "CaptureOptions": [{"CaptureMode": "InputAndOutput"}],
-    "CaptureContentTypeHeader": {"CsvContentTypes": ["text/csv"], "JsonContentTypes": ["Application/JSON"]}}}
+    "CaptureContentTypeHeader": {"CsvContentTypes": ["text/csv"], "JsonContentTypes": ["Application/JSON"]}})
 
 
 def test_capture_config_from_spec():
-    config = CaptureConfig.from_spec(CAPTURE_SPEC)
+    config = CaptureConfig.of(CAPTURE)
     assert (config.bucket, config.prefix, config.capture_input, config.capture_output) == (
         "bucket", "some/prefix", True, True)
     assert config.encode("application/json; charset=utf-8", b'{"a": 1}') == ('{"a": 1}', "JSON")
@@ -33,15 +34,14 @@ def test_capture_config_from_spec():
     assert config.encode("image/png", b"\x89PNG") == (base64.b64encode(b"\x89PNG").decode(), "BASE64")
     # Declared CSV but not text: kept intact as BASE64 rather than mangled.
     assert config.encode("text/csv", b"\xff\xfe") == ("//4=", "BASE64")
-    assert CaptureConfig.from_spec({}) is None
-    assert CaptureConfig.from_spec({"DataCaptureConfig": {**CAPTURE_SPEC["DataCaptureConfig"],
-                                                          "EnableCapture": False}}) is None
+    assert CaptureConfig.of(None) is None
+    assert CaptureConfig.of(DataCaptureConfig.from_aws({**CAPTURE.to_aws(), "EnableCapture": False})) is None
 
 
 def test_capture_files_split_by_variant_and_hour(monkeypatch):
     written: dict[str, bytes] = {}
     monkeypatch.setattr(capture, "_put_objects", lambda bucket, files: written.update(files))
-    writer = CaptureWriter("ep", CaptureConfig.from_spec(CAPTURE_SPEC), flush_seconds=3600)
+    writer = CaptureWriter("ep", CaptureConfig.of(CAPTURE), flush_seconds=3600)
     hour = 1_700_000_000 - 1_700_000_000 % 3600  # 2023-11-14T22:00:00Z
     moments = [hour - 0.5, hour + 61.25, hour + 62, hour + 63]
     monkeypatch.setattr(capture.time, "time", lambda: moments.pop(0) if len(moments) > 1 else moments[0])
@@ -62,7 +62,7 @@ def test_capture_files_split_by_variant_and_hour(monkeypatch):
 
 
 def test_capture_summary():
-    assert capture_summary(CAPTURE_SPEC["DataCaptureConfig"]) == {
+    assert capture_summary(CAPTURE) == {
         "EnableCapture": True, "CaptureStatus": "Started", "CurrentSamplingPercentage": 100,
         "DestinationS3Uri": "s3://bucket/some/prefix/"}
 

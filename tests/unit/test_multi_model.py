@@ -20,6 +20,7 @@ from sagemaker_emulator.runtime.instance_client import InstanceClient, Invocatio
 from sagemaker_emulator.runtime.multimodel import MemoryLimit, ModelCache, MultiModelFleet
 from sagemaker_emulator.runtime.multimodel_server import import_script, model_code_on_path
 from sagemaker_emulator.sagemaker.errors import AwsError, RuntimeValidationError
+from sagemaker_emulator.sagemaker.typed_requests import ContainerDefinition
 
 MIB = 2**20
 
@@ -93,15 +94,16 @@ def test_a_bad_memory_override_fails_the_deployment(raw):
 
 
 def test_multi_model_fleet_only_for_multi_model_containers():
-    assert not multimodel.is_multi_model({"ModelDataUrl": "s3://b/model.tar.gz"})
-    fleet = multimodel.multi_model_fleet(FakeFleet(), {"Mode": "MultiModel", "ModelDataUrl": "s3://b/mme/",
-                                                      "MultiModelConfig": {"ModelCacheSetting": "Disabled"}},
-                                         "ml.m5.large", str, RecordedMetrics())
+    assert not ContainerDefinition.from_aws({"ModelDataUrl": "s3://b/model.tar.gz"}).is_multi_model
+    container = ContainerDefinition.from_aws({"Mode": "MultiModel", "ModelDataUrl": "s3://b/mme/",
+                                              "MultiModelConfig": {"ModelCacheSetting": "Disabled"}})
+    fleet = multimodel.multi_model_fleet(FakeFleet(), container, "ml.m5.large", str, RecordedMetrics())
     assert (fleet.prefix, fleet.caching) == ("s3://b/mme/", False)
-    assert multimodel.container_environment({"Mode": "MultiModel", "Environment": {"A": "1"}}) == {
-        "A": "1", "SAGEMAKER_MULTI_MODEL": "true"}
+    assert multimodel.container_environment(ContainerDefinition.from_aws(
+        {"Mode": "MultiModel", "Environment": {"A": "1"}})) == {"A": "1", "SAGEMAKER_MULTI_MODEL": "true"}
     with pytest.raises(WorkerStartError, match="ModelDataUrl"):
-        multimodel.multi_model_fleet(FakeFleet(), {"Mode": "MultiModel"}, "ml.m5.large", str, RecordedMetrics())
+        multimodel.multi_model_fleet(FakeFleet(), ContainerDefinition(mode="MultiModel"), "ml.m5.large", str,
+                                     RecordedMetrics())
 
 
 def test_target_model_header_rules():

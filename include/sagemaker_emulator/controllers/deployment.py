@@ -31,6 +31,7 @@ from sagemaker_emulator.runtime.serverless import ServerlessFleet, ServerlessLim
 from sagemaker_emulator.runtime.telemetry import LogSink
 from sagemaker_emulator.s3_uri import parse_s3_uri
 from sagemaker_emulator.sagemaker.models import Endpoint, EndpointConfig, Model, SageMakerBackend, desired_variants
+from sagemaker_emulator.sagemaker.typed_requests import DesiredWeightAndCapacity, ProductionVariant
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,7 @@ class DeploymentController:
     def update(self, endpoint: Endpoint, config: EndpointConfig, models: dict[str, Model]) -> None:
         self._run(endpoint, "updating", self._update(endpoint, config, models), self.backend.endpoint_update_failed)
 
-    def update_variants(self, endpoint: Endpoint, changes: dict[str, dict]) -> None:
+    def update_variants(self, endpoint: Endpoint, changes: dict[str, DesiredWeightAndCapacity]) -> None:
         self._run(endpoint, "updating the weights and capacities of", self._update_variants(endpoint, changes),
                   self.backend.endpoint_variants_update_failed)
 
@@ -120,24 +121,24 @@ class DeploymentController:
         if blue is not None:
             await _close(blue)
 
-    async def _update_variants(self, endpoint: Endpoint, changes: dict[str, dict]) -> None:
+    async def _update_variants(self, endpoint: Endpoint, changes: dict[str, DesiredWeightAndCapacity]) -> None:
         """Scale variants first (new instances serve before weights move), then shift weights at once.
 
         If anything fails, the variants go back to the counts that served before."""
         routes = self.router.routes[(self.region, endpoint.name.lower())]
         before = {name: len(routes.fleets[name].ready) for name in changes}
         try:
-            await asyncio.gather(*(routes.fleets[name].scale_to(int(change["DesiredInstanceCount"]))
-                                   for name, change in changes.items() if "DesiredInstanceCount" in change),
-                                 *(_serverless(routes.fleets[name]).reconfigure(change["ServerlessUpdateConfig"])
-                                   for name, change in changes.items() if "ServerlessUpdateConfig" in change))
+            await asyncio.gather(*(routes.fleets[name].scale_to(change.desired_instance_count)
+                                   for name, change in changes.items() if change.desired_instance_count is not None),
+                                 *(_serverless(routes.fleets[name]).reconfigure(change.serverless_update_config)
+                                   for name, change in changes.items() if change.serverless_update_config))
             self.faults.check("update_variants", self.region, endpoint.name)
         except BaseException:
             await asyncio.gather(*(routes.fleets[name].scale_to(count) for name, count in before.items()
-                                   if "DesiredInstanceCount" in changes[name]), return_exceptions=True)
+                                   if changes[name].desired_instance_count is not None), return_exceptions=True)
             raise
-        routes.weights = {**routes.weights, **{name: float(change["DesiredWeight"])
-                                               for name, change in changes.items() if "DesiredWeight" in change}}
+        routes.weights = {**routes.weights, **{name: float(change.desired_weight) for name, change in changes.items()
+                                               if change.desired_weight is not None}}
         self.backend.endpoint_variants_updated(endpoint)
 
     async def _delete(self, endpoint: Endpoint, pending: asyncio.Task | None) -> None:
@@ -156,65 +157,65 @@ class DeploymentController:
         fleets: dict[str, Fleet] = {}
         try:
             for variant in config.variants:
-                fleets[variant["VariantName"]] = self._fleet(endpoint_name, variant, models[variant["ModelName"]], logs)
-            await asyncio.gather(*(fleets[v["VariantName"]].scale_to(int(v.get("InitialInstanceCount", 1)))
-                                   for v in config.variants))
+                fleets[variant.variant_name] = self._fleet(endpoint_name, variant, models[variant.model_name], logs)
+            await asyncio.gather(*(fleets[v.variant_name].scale_to(v.instance_count) for v in config.variants))
             self.faults.check(stage, self.region, endpoint_name)
         except BaseException:
             await asyncio.gather(*(fleet.close() for fleet in fleets.values()), return_exceptions=True)
             raise
-        weights = {v["VariantName"]: float(v.get("InitialVariantWeight", 1.0)) for v in config.variants}
-        capture = capture_writer(endpoint_name, config.spec, self.settings.scaled(self.settings.capture_flush_seconds))
+        weights = {v.variant_name: v.weight for v in config.variants}
+        capture = capture_writer(endpoint_name, config.spec.data_capture_config,
+                                 self.settings.scaled(self.settings.capture_flush_seconds))
         return EndpointRoutes(name=endpoint_name, config_name=config.name, fleets=fleets, weights=weights,
-                              capture=capture, async_inference=config.spec.get("AsyncInferenceConfig"))
+                              capture=capture, async_inference=config.spec.async_inference_config)
 
     # -- building fleets --------------------------------------------------------------------------
 
-    def _fleet(self, endpoint_name: str, variant: dict, model: Model, logs: LogSink) -> Fleet:
+    def _fleet(self, endpoint_name: str, variant: ProductionVariant, model: Model, logs: LogSink) -> Fleet:
         """The fleet for one production variant: serverless, multi-container, multi-model or instances."""
-        if variant.get("ServerlessConfig"):
+        if variant.serverless_config:
             return ServerlessFleet(self._fleet_settings(endpoint_name, variant, logs, 0), self._container_spec(model),
-                                   ServerlessLimits.of(variant["ServerlessConfig"]), metrics=self.router.metrics,
+                                   ServerlessLimits.of(variant.serverless_config), metrics=self.router.metrics,
                                    idle_seconds=self.settings.scaled(self.settings.serverless_idle_seconds))
         if len(model.containers) > 1:
-            mode = (model.spec.get("InferenceExecutionConfig") or {}).get("Mode", "Serial")
-            return MultiContainerFleet(mode, {
+            return MultiContainerFleet(model.spec.execution_mode, {
                 self._container_spec(model, index).container_name: self._instance_fleet(
                     endpoint_name, variant, model, logs, index) for index in range(len(model.containers))})
         fleet = self._instance_fleet(endpoint_name, variant, model, logs)
-        if multimodel.is_multi_model(model.containers[0]):
-            return multimodel.multi_model_fleet(fleet, model.containers[0], variant.get("InstanceType"),
+        if model.containers[0].is_multi_model:
+            return multimodel.multi_model_fleet(fleet, model.containers[0], variant.instance_type,
                                                 self._presigned_url, self.router.metrics)
         return fleet
 
-    def _instance_fleet(self, endpoint_name: str, variant: dict, model: Model, logs: LogSink,
+    def _instance_fleet(self, endpoint_name: str, variant: ProductionVariant, model: Model, logs: LogSink,
                         index: int = 0) -> VariantFleet:
         return VariantFleet(self._fleet_settings(endpoint_name, variant, logs, index), self._container_spec(model, index))
 
-    def _fleet_settings(self, endpoint_name: str, variant: dict, logs: LogSink, index: int) -> FleetSettings:
-        name = variant["VariantName"]
+    def _fleet_settings(self, endpoint_name: str, variant: ProductionVariant, logs: LogSink,
+                        index: int) -> FleetSettings:
+        name = variant.variant_name
         return FleetSettings(
             endpoint=endpoint_name, variant=name,
             workdir=Path(self.settings.workdir) / endpoint_name / name / f"container_{index + 1}",
             logs=logs, client=self.router.client,
-            startup_timeout=float(variant.get("ContainerStartupHealthCheckTimeoutInSeconds")
+            startup_timeout=float(variant.container_startup_health_check_timeout_in_seconds
                                   or self.settings.startup_timeout_seconds),
             stop_grace=self.settings.scaled(CONTAINER_STOP_GRACE_SECONDS),
-            instance_type=cataloged_instance_type(variant.get("InstanceType")),
-            download_timeout=float(variant.get("ModelDataDownloadTimeoutInSeconds") or 0) or None,
+            instance_type=cataloged_instance_type(variant.instance_type),
+            download_timeout=float(variant.model_data_download_timeout_in_seconds or 0) or None,
             health=HealthCheck.at_time_scale(self.settings.time_scale))
 
     def _container_spec(self, model: Model, index: int = 0) -> ContainerSpec:
         container = model.containers[index]
-        s3_uri = container.get("ModelDataUrl")
+        s3_uri = container.model_data_url
         return ContainerSpec(
-            image=container.get("Image", ""),
+            image=container.image or "",
             environment=multimodel.container_environment(container),
             model_data_s3_uri=s3_uri,
             # A multi-model container's ModelDataUrl is a prefix: its models are loaded on demand.
             model_data_presigned_url=(self._presigned_url(s3_uri)
-                                      if s3_uri and not multimodel.is_multi_model(container) else None),
-            container_name=container.get("ContainerHostname") or f"container_{index + 1}",
+                                      if s3_uri and not container.is_multi_model else None),
+            container_name=container.name(index),
         )
 
     def _presigned_url(self, s3_uri: str) -> str:

@@ -240,8 +240,9 @@ class AsyncInferenceQueue:
         routes = self.router.routes.get(key)
         if routes is None or routes.async_inference is None:
             return 0  # deleted, or updated to a real-time config: requests wait until they expire
-        client = routes.async_inference.get("ClientConfig") or {}
-        return client.get("MaxConcurrentInvocationsPerInstance", DEFAULT_MAX_CONCURRENCY) * _instances(routes)
+        client = routes.async_inference.client_config
+        per_instance = client.max_concurrent_invocations_per_instance if client else None
+        return (per_instance or DEFAULT_MAX_CONCURRENCY) * _instances(routes)
 
     def _expire(self, backlog: _Backlog) -> None:
         now = time.time()
@@ -425,16 +426,16 @@ def _new_request(region: str, routes: EndpointRoutes, headers: Mapping[str, str]
         raise _constraint("inferenceId", inference_id, "Member must have length less than or equal to 64 "
                           "and consist of printable characters")
     request_id = str(uuid.uuid4())
-    output = routes.async_inference["OutputConfig"]
+    output = routes.async_inference.output_config
+    notifications = routes.async_inference.notifications
     extension = _optional(headers, OUTPUT_PATH_EXTENSION, "s3OutputPathExtension", _EXTENSION_PATTERN)
     filename = _optional(headers, FILENAME, "filename", _FILENAME_PATTERN)
-    notifications = output.get("NotificationConfig") or {}
     return AsyncRequest(
         id=request_id, region=region, endpoint=routes.name,
         inference_id=inference_id or str(uuid.uuid4()), received=time.time(),
-        output_location=_join(output["S3OutputPath"], extension, filename or f"{request_id}.out"),
-        failure_location=(_join(output["S3FailurePath"], extension, f"{request_id}-error.out")
-                          if output.get("S3FailurePath") else None),
+        output_location=_join(output.s3_output_path, extension, filename or f"{request_id}.out"),
+        failure_location=(_join(output.s3_failure_path, extension, f"{request_id}-error.out")
+                          if output.s3_failure_path else None),
         input_location=input_location,
         inline_body=base64.b64encode(body).decode("ascii") if body else None,
         content_type=headers.get(CONTENT_TYPE), accept=headers.get(ACCEPT),
@@ -442,8 +443,8 @@ def _new_request(region: str, routes: EndpointRoutes, headers: Mapping[str, str]
         ttl_seconds=_bounded(headers, REQUEST_TTL, "requestTTLSeconds", 60, 21600, DEFAULT_REQUEST_TTL_SECONDS),
         timeout_seconds=_bounded(headers, INVOCATION_TIMEOUT, "invocationTimeoutSeconds", 1, 3600,
                                  DEFAULT_INVOCATION_TIMEOUT_SECONDS),
-        success_topic=notifications.get("SuccessTopic"), error_topic=notifications.get("ErrorTopic"),
-        include_response_in=list(notifications.get("IncludeInferenceResponseIn") or []),
+        success_topic=notifications.success_topic, error_topic=notifications.error_topic,
+        include_response_in=list(notifications.include_inference_response_in or []),
     )
 
 

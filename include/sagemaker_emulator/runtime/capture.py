@@ -35,6 +35,7 @@ from typing import Any, Mapping
 
 from sagemaker_emulator import moto_bridge
 from sagemaker_emulator.s3_uri import parse_s3_uri
+from sagemaker_emulator.sagemaker.typed_requests import CaptureContentTypeHeader, DataCaptureConfig
 
 log = logging.getLogger(__name__)
 
@@ -60,20 +61,19 @@ class CaptureConfig:
     json_types: frozenset[str]
 
     @classmethod
-    def from_spec(cls, spec: Mapping[str, Any]) -> CaptureConfig | None:
+    def of(cls, capture: DataCaptureConfig | None) -> CaptureConfig | None:
         """None when the config has no DataCaptureConfig or disables it (EnableCapture: false)."""
-        capture = spec.get("DataCaptureConfig")
-        if not capture or not capture.get("EnableCapture", True):
+        if capture is None or not capture.enabled:
             return None
-        bucket, prefix = parse_s3_uri(capture["DestinationS3Uri"])
-        modes = {option["CaptureMode"] for option in capture["CaptureOptions"]}
-        headers = capture.get("CaptureContentTypeHeader") or {}
+        bucket, prefix = parse_s3_uri(capture.destination_s3_uri)
+        modes = capture.modes
+        headers = capture.capture_content_type_header or CaptureContentTypeHeader()
         return cls(bucket=bucket, prefix=prefix.strip("/"),
-                   sampling_percentage=int(capture["InitialSamplingPercentage"]),
+                   sampling_percentage=int(capture.initial_sampling_percentage),
                    capture_input=bool(modes & {"Input", "InputAndOutput"}),
                    capture_output=bool(modes & {"Output", "InputAndOutput"}),
-                   csv_types=_media_types(headers.get("CsvContentTypes")),
-                   json_types=_media_types(headers.get("JsonContentTypes")))
+                   csv_types=_media_types(headers.csv_content_types),
+                   json_types=_media_types(headers.json_content_types))
 
     def encode(self, content_type: str, data: bytes) -> tuple[str, str]:
         """(data, encoding): CSV and JSON content types are kept as text, anything else is BASE64."""
@@ -175,9 +175,9 @@ class CaptureWriter:
         return {"observedContentType": content_type, "mode": mode, "data": data, "encoding": encoding}
 
 
-def capture_writer(endpoint: str, spec: Mapping[str, Any], flush_seconds: float) -> CaptureWriter | None:
-    """The writer for an endpoint configuration, or None when it captures nothing."""
-    config = CaptureConfig.from_spec(spec)
+def capture_writer(endpoint: str, capture: DataCaptureConfig | None, flush_seconds: float) -> CaptureWriter | None:
+    """The writer for an endpoint configuration's DataCaptureConfig, or None when it captures nothing."""
+    config = CaptureConfig.of(capture)
     return CaptureWriter(endpoint, config, flush_seconds) if config is not None else None
 
 

@@ -45,6 +45,7 @@ from sagemaker_emulator.runtime.instance_client import Answer, ConnectionBroken,
 from sagemaker_emulator.runtime.telemetry import INSTANCE_NAMESPACE, EndpointMetrics
 from sagemaker_emulator.s3_uri import join_s3_uri, parse_s3_uri
 from sagemaker_emulator.sagemaker.errors import AwsError, RuntimeValidationError
+from sagemaker_emulator.sagemaker.typed_requests import ContainerDefinition
 
 log = logging.getLogger(__name__)
 
@@ -57,14 +58,10 @@ MIB = 2**20
 # --- Configuration ------------------------------------------------------------------------------
 
 
-def is_multi_model(container: Mapping[str, Any]) -> bool:
-    return container.get("Mode") == "MultiModel"
-
-
-def container_environment(container: Mapping[str, Any]) -> dict[str, str]:
+def container_environment(container: ContainerDefinition) -> dict[str, str]:
     """The container's Environment, plus the variable SageMaker injects into an MME container."""
-    environment = {k: str(v) for k, v in (container.get("Environment") or {}).items()}
-    if is_multi_model(container):
+    environment = {k: str(v) for k, v in (container.environment or {}).items()}
+    if container.is_multi_model:
         environment["SAGEMAKER_MULTI_MODEL"] = "true"
     return environment
 
@@ -111,15 +108,14 @@ def memory_limit(instance_type: str | None, environment: Mapping[str, str]) -> M
     return MemoryLimit(instance_memory_bytes(instance_type), override)
 
 
-def multi_model_fleet(fleet: VariantFleet, container: Mapping[str, Any], instance_type: str | None,
+def multi_model_fleet(fleet: VariantFleet, container: ContainerDefinition, instance_type: str | None,
                       presign: Callable[[str], str], metrics: EndpointMetrics) -> "MultiModelFleet":
     """The fleet of a variant whose container is in MultiModel mode, around its instance fleet."""
-    prefix = container.get("ModelDataUrl")
+    prefix = container.model_data_url
     if not prefix:
         raise WorkerStartError("A container in MultiModel mode needs a ModelDataUrl: the S3 prefix of its models.")
-    caching = (container.get("MultiModelConfig") or {}).get("ModelCacheSetting", "Enabled") != "Disabled"
     limit = memory_limit(instance_type, container_environment(container))
-    return MultiModelFleet(fleet, prefix, presign, limit, metrics, caching)
+    return MultiModelFleet(fleet, prefix, presign, limit, metrics, container.caches_models)
 
 
 def archive_uri(prefix: str, target: str) -> str:

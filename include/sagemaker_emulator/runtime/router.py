@@ -20,6 +20,7 @@ from sagemaker_emulator.runtime.instance_client import InstanceClient, Invocatio
 from sagemaker_emulator.runtime.telemetry import EndpointMetrics
 from sagemaker_emulator.sagemaker.errors import (AwsError, RuntimeValidationError, ServiceUnavailable,
                                                  ThrottlingException)
+from sagemaker_emulator.sagemaker.typed_requests import AsyncInferenceConfig
 
 # Refused before any container saw the request: not an invocation, so no metrics.
 REFUSED = (RuntimeValidationError, ThrottlingException)
@@ -34,7 +35,7 @@ class EndpointRoutes:
     fleets: dict[str, Fleet]
     weights: dict[str, float]
     capture: CaptureWriter | None = None  # DataCaptureConfig, when it captures
-    async_inference: dict | None = None  # AsyncInferenceConfig: InvokeEndpointAsync only
+    async_inference: AsyncInferenceConfig | None = None  # InvokeEndpointAsync only
 
     def choose_variant(self, target: str | None) -> Fleet:
         if target is not None:

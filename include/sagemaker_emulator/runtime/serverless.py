@@ -45,6 +45,7 @@ from sagemaker_emulator.runtime.instance_health import HealthCheck
 from sagemaker_emulator.runtime.instance_client import Answer, ConnectionBroken, Invocation, log_group_arn
 from sagemaker_emulator.runtime.telemetry import EndpointMetrics, LogSink
 from sagemaker_emulator.sagemaker.errors import AwsError, ModelError, ServiceUnavailable, ThrottlingException
+from sagemaker_emulator.sagemaker.typed_requests import ServerlessConfig, ServerlessUpdateConfig
 
 log = logging.getLogger(__name__)
 
@@ -65,10 +66,10 @@ class ServerlessLimits:
     provisioned_concurrency: int = 0
 
     @classmethod
-    def of(cls, serverless_config: dict) -> "ServerlessLimits":
-        return cls(memory_mb=int(serverless_config["MemorySizeInMB"]),
-                   max_concurrency=int(serverless_config["MaxConcurrency"]),
-                   provisioned_concurrency=int(serverless_config.get("ProvisionedConcurrency") or 0))
+    def of(cls, serverless_config: ServerlessConfig) -> "ServerlessLimits":
+        return cls(memory_mb=int(serverless_config.memory_size_in_mb),
+                   max_concurrency=int(serverless_config.max_concurrency),
+                   provisioned_concurrency=int(serverless_config.provisioned_concurrency or 0))
 
 
 class ServerlessInstance(Instance):
@@ -129,22 +130,22 @@ class ServerlessFleet:
         ``ProvisionedConcurrency`` workers warm and stop the rest.
         """
         self._make_idle(await self._start_worker(record_setup_time=False))
-        await self.reconfigure({})  # starts the rest of the ProvisionedConcurrency workers
+        await self.reconfigure(ServerlessUpdateConfig())  # starts the rest of the ProvisionedConcurrency workers
         if not self.limits.provisioned_concurrency:
             proof = self._idle.pop()
             proof.stopping = True
             await proof.stop(self.stop_grace)
         self._spawn(self._scale_in_forever())
 
-    async def reconfigure(self, update: dict) -> None:
+    async def reconfigure(self, update: ServerlessUpdateConfig) -> None:
         """ServerlessUpdateConfig (UpdateEndpointWeightsAndCapacities): new concurrency limits, in place.
 
         A higher ProvisionedConcurrency starts the missing warm workers before it returns; a lower
         MaxConcurrency throttles from the next request on, and surplus workers go at their idle time.
         """
         self.limits = replace(
-            self.limits, max_concurrency=int(update.get("MaxConcurrency", self.limits.max_concurrency)),
-            provisioned_concurrency=int(update.get("ProvisionedConcurrency", self.limits.provisioned_concurrency)))
+            self.limits, max_concurrency=int(_first(update.max_concurrency, self.limits.max_concurrency)),
+            provisioned_concurrency=int(_first(update.provisioned_concurrency, self.limits.provisioned_concurrency)))
         missing = self.limits.provisioned_concurrency - len(self.ready)
         if missing > 0:
             results = await asyncio.gather(*(self._start_worker(record_setup_time=False) for _ in range(missing)),
@@ -355,3 +356,7 @@ class ServerlessFleet:
         workers = [*self._idle, *self._busy]
         self._idle.clear()
         await asyncio.gather(*(worker.stop(self.stop_grace) for worker in workers), return_exceptions=True)
+
+
+def _first(value, default):
+    return default if value is None else value

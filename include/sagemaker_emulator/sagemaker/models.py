@@ -16,7 +16,11 @@ from sagemaker_emulator.sagemaker.endpoint_features import describe_features, va
 from sagemaker_emulator.s3_uri import is_s3_uri
 from sagemaker_emulator.sagemaker.errors import ValidationException
 from sagemaker_emulator.sagemaker.listing import page_results
-from sagemaker_emulator.sagemaker.tags import Tagging, arn_kind_and_name, tag_dict
+from sagemaker_emulator.sagemaker.tags import Tagging, arn_kind_and_name
+from sagemaker_emulator.sagemaker.typed_requests import (ContainerDefinition, CreateEndpointRequest,
+                                                         DesiredWeightAndCapacity, EndpointConfigSpec, ModelSpec,
+                                                         ProductionVariant, UpdateEndpointRequest,
+                                                         UpdateEndpointWeightsAndCapacitiesRequest)
 from sagemaker_emulator.sagemaker.variants import validate_capacity_change, validate_endpoint_config
 
 
@@ -49,7 +53,7 @@ class Provisioner(Protocol):
 
     def delete(self, endpoint: "Endpoint") -> None: ...
 
-    def update_variants(self, endpoint: "Endpoint", changes: dict[str, dict[str, Any]]) -> None: ...
+    def update_variants(self, endpoint: "Endpoint", changes: dict[str, DesiredWeightAndCapacity]) -> None: ...
 
     def serving_counts(self, endpoint: "Endpoint") -> dict[str, int]:
         """Instances serving now per variant: they die and are replaced behind the state's back."""
@@ -64,34 +68,32 @@ def arn(region: str, account: str, kind: str, name: str) -> str:
 class Model:
     name: str
     arn: str
-    spec: dict[str, Any]
+    spec: ModelSpec
     created: float = field(default_factory=time.time)
     tags: dict[str, str] = field(default_factory=dict)
 
     @property
-    def containers(self) -> list[dict[str, Any]]:
-        if self.spec.get("PrimaryContainer"):
-            return [self.spec["PrimaryContainer"]]
-        return list(self.spec.get("Containers") or [])
+    def containers(self) -> list[ContainerDefinition]:
+        return self.spec.all_containers
 
     def describe(self) -> dict[str, Any]:
-        return {**self.spec, "ModelArn": self.arn, "CreationTime": self.created}
+        return {**self.spec.to_aws(), "ModelArn": self.arn, "CreationTime": self.created}
 
 
 @dataclass
 class EndpointConfig:
     name: str
     arn: str
-    spec: dict[str, Any]
+    spec: EndpointConfigSpec
     created: float = field(default_factory=time.time)
     tags: dict[str, str] = field(default_factory=dict)
 
     @property
-    def variants(self) -> list[dict[str, Any]]:
-        return self.spec["ProductionVariants"]
+    def variants(self) -> list[ProductionVariant]:
+        return self.spec.production_variants
 
     def describe(self) -> dict[str, Any]:
-        return {**self.spec, "EndpointConfigArn": self.arn, "CreationTime": self.created}
+        return {**self.spec.to_aws(), "EndpointConfigArn": self.arn, "CreationTime": self.created}
 
 
 @dataclass
@@ -176,16 +178,15 @@ def desired_variants(config: EndpointConfig, models: dict[str, Model], live: boo
     """Variant summaries for a config; ``live`` once its instances serve (Current* = Desired*)."""
     summaries = []
     for variant in config.variants:
-        weight = float(variant.get("InitialVariantWeight", 1.0))
-        count = int(variant.get("InitialInstanceCount", 1))
-        image = models[variant["ModelName"]].containers[0].get("Image", "")
-        serverless = variant.get("ServerlessConfig")
+        weight, count = variant.weight, variant.instance_count
+        image = models[variant.model_name].containers[0].image or ""
+        serverless = variant.serverless_config.to_aws() if variant.serverless_config else None
         summaries.append(VariantSummary(
-            name=variant["VariantName"], image=image,
+            name=variant.variant_name, image=image,
             current_weight=weight if live else 0.0, desired_weight=weight,
             current_count=count if live else 0, desired_count=count,
             current_serverless=copy.deepcopy(serverless) if live and serverless else None,
-            desired_serverless=copy.deepcopy(serverless),
+            desired_serverless=serverless,
         ))
     return summaries
 
@@ -252,27 +253,26 @@ class SageMakerBackend:
         return self.tagging.delete_tags(params)
 
     def _models_of(self, config: EndpointConfig) -> dict[str, Model]:
-        return {v["ModelName"]: self.get_model(v["ModelName"]) for v in config.variants}
+        return {v.model_name: self.get_model(v.model_name) for v in config.variants}
 
     # -- models -----------------------------------------------------------------------------------
 
-    def create_model(self, params: dict[str, Any]) -> dict[str, Any]:
-        name = params["ModelName"]
+    def create_model(self, spec: ModelSpec) -> dict[str, Any]:
+        name = spec.model_name
         if name.lower() in self.models:
             raise ValidationException(f'Cannot create already existing model "{self._arn("model", name)}".')
-        spec = _without_tags(params)
-        containers = [spec["PrimaryContainer"]] if spec.get("PrimaryContainer") else spec.get("Containers") or []
+        containers = spec.all_containers
         if not containers:
             raise ValidationException("Either PrimaryContainer or Containers must be provided.")
-        if spec.get("PrimaryContainer") and spec.get("Containers"):
+        if spec.primary_container and spec.containers:
             raise ValidationException("PrimaryContainer and Containers cannot both be specified.")
         for container in containers:
-            url = container.get("ModelDataUrl")
+            url = container.model_data_url
             if url is not None and not is_s3_uri(url):
                 raise ValidationException(
                     f"ModelDataUrl '{url}' is not a valid S3 URI: it must start with s3:// (e.g. s3://bucket/model.tar.gz).")
-        _check_containers(spec, containers)
-        model = Model(name=name, arn=self._arn("model", name), spec=spec, tags=tag_dict(params.get("Tags")))
+        _check_containers(spec)
+        model = Model(name=name, arn=self._arn("model", name), spec=spec, tags=spec.tags)
         self.models[name.lower()] = model
         return {"ModelArn": model.arn}
 
@@ -291,30 +291,26 @@ class SageMakerBackend:
 
     # -- endpoint configs -------------------------------------------------------------------------
 
-    def create_endpoint_config(self, params: dict[str, Any]) -> dict[str, Any]:
-        name = params["EndpointConfigName"]
+    def create_endpoint_config(self, spec: EndpointConfigSpec) -> dict[str, Any]:
+        name = spec.endpoint_config_name
         if name.lower() in self.endpoint_configs:
             raise ValidationException(
                 f'Cannot create already existing endpoint configuration "{self._arn("endpoint-config", name)}".')
-        spec = _without_tags(params)
-        names = [v["VariantName"] for v in spec["ProductionVariants"]]
+        names = [v.variant_name for v in spec.production_variants]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValidationException(f"Variant names must be unique within an endpoint configuration: {duplicates}.")
-        for variant in spec["ProductionVariants"]:
-            if not variant.get("ModelName"):
-                raise ValidationException(f"ModelName is required for production variant {variant['VariantName']}.")
-            self.get_model(variant["ModelName"])
-            if not variant.get("ServerlessConfig") and (
-                    not variant.get("InstanceType") or variant.get("InitialInstanceCount") is None):
+        for variant in spec.production_variants:
+            if not variant.model_name:
+                raise ValidationException(f"ModelName is required for production variant {variant.variant_name}.")
+            self.get_model(variant.model_name)
+            if not variant.serverless_config and (not variant.instance_type or variant.initial_instance_count is None):
                 raise ValidationException(
                     f"InstanceType and InitialInstanceCount are required for production variant "
-                    f"{variant['VariantName']} (or give it a ServerlessConfig).")
-        validate_endpoint_config(spec, {v["ModelName"]: self.get_model(v["ModelName"])
-                                        for v in spec["ProductionVariants"]})
+                    f"{variant.variant_name} (or give it a ServerlessConfig).")
+        validate_endpoint_config(spec, {v.model_name: self.get_model(v.model_name) for v in spec.production_variants})
         validate_features(spec)
-        config = EndpointConfig(name=name, arn=self._arn("endpoint-config", name), spec=spec,
-                                tags=tag_dict(params.get("Tags")))
+        config = EndpointConfig(name=name, arn=self._arn("endpoint-config", name), spec=spec, tags=spec.tags)
         self.endpoint_configs[name.lower()] = config
         return {"EndpointConfigArn": config.arn}
 
@@ -335,14 +331,13 @@ class SageMakerBackend:
 
     # -- endpoints --------------------------------------------------------------------------------
 
-    def create_endpoint(self, params: dict[str, Any]) -> dict[str, Any]:
-        name = params["EndpointName"]
+    def create_endpoint(self, request: CreateEndpointRequest) -> dict[str, Any]:
+        name = request.endpoint_name
         if name.lower() in self.endpoints:
             raise ValidationException(f'Cannot create already existing endpoint "{self._arn("endpoint", name)}".')
-        config = self.get_endpoint_config(params["EndpointConfigName"])
+        config = self.get_endpoint_config(request.endpoint_config_name)
         models = self._models_of(config)
-        endpoint = Endpoint(name=name, arn=self._arn("endpoint", name), config_name=config.name,
-                            tags=tag_dict(params.get("Tags")))
+        endpoint = Endpoint(name=name, arn=self._arn("endpoint", name), config_name=config.name, tags=request.tags)
         endpoint.variants = desired_variants(config, models, live=False)
         endpoint.features = describe_features(config.spec)
         self.endpoints[name.lower()] = endpoint
@@ -358,17 +353,17 @@ class SageMakerBackend:
                     variant.current_count = serving[variant.name]
         return endpoint.describe()
 
-    def update_endpoint(self, params: dict[str, Any]) -> dict[str, Any]:
-        endpoint = self.get_endpoint(params["EndpointName"])
+    def update_endpoint(self, request: UpdateEndpointRequest) -> dict[str, Any]:
+        endpoint = self.get_endpoint(request.endpoint_name)
         self._require_settled(endpoint)
         if endpoint.status == Status.FAILED:
             raise ValidationException(
                 f'Cannot update endpoint "{endpoint.arn}" in status Failed: '
                 "delete it with DeleteEndpoint and create it again.")
-        config = copy.deepcopy(self.get_endpoint_config(params["EndpointConfigName"]))
+        config = copy.deepcopy(self.get_endpoint_config(request.endpoint_config_name))
         models = self._models_of(config)
-        if params.get("RetainAllVariantProperties"):
-            _retain_variant_properties(config, endpoint, params.get("ExcludeRetainedVariantProperties") or [])
+        if request.retain_all_variant_properties:
+            _retain_variant_properties(config, endpoint, request.excluded_properties)
         endpoint.move_to(Status.UPDATING)
         endpoint.failure_reason = None
         endpoint.pending_config_name = config.name
@@ -376,38 +371,39 @@ class SageMakerBackend:
         self.provisioner.update(endpoint, config, models)
         return {"EndpointArn": endpoint.arn}
 
-    def update_endpoint_weights_and_capacities(self, params: dict[str, Any]) -> dict[str, Any]:
+    def update_endpoint_weights_and_capacities(self, request: UpdateEndpointWeightsAndCapacitiesRequest
+                                               ) -> dict[str, Any]:
         """Change variant weights and instance counts in place; Desired* now, Current* once real."""
-        endpoint = self.get_endpoint(params["EndpointName"])
+        endpoint = self.get_endpoint(request.endpoint_name)
         self._require_settled(endpoint)
         if endpoint.status == Status.FAILED:
             raise ValidationException(f'Cannot update endpoint "{endpoint.arn}" in status Failed.')
         variants = {v.name: v for v in endpoint.variants}
-        changes: dict[str, dict[str, Any]] = {}
-        for desired in params["DesiredWeightsAndCapacities"]:
-            name = desired["VariantName"]
+        changes: dict[str, DesiredWeightAndCapacity] = {}
+        for desired in request.desired_weights_and_capacities:
+            name = desired.variant_name
             if name not in variants:
                 raise ValidationException(
                     f'The variant name "{name}" is not present in endpoint "{endpoint.arn}". '
                     f"Existing variants: {', '.join(sorted(variants))}.")
             validate_capacity_change(name, variants[name].desired_serverless, desired)
             # Asynchronous endpoints may scale to zero: their queue holds requests until capacity returns.
-            if desired.get("DesiredInstanceCount") == 0 and "AsyncInferenceConfig" not in endpoint.features:
+            if desired.desired_instance_count == 0 and "AsyncInferenceConfig" not in endpoint.features:
                 raise ValidationException(
                     f"DesiredInstanceCount for variant {name} must be at least 1 for an instance-based variant.")
-            changes[name] = {k: desired[k] for k in ("DesiredWeight", "DesiredInstanceCount", "ServerlessUpdateConfig")
-                             if k in desired}
-        weights = {n: changes.get(n, {}).get("DesiredWeight", v.desired_weight) for n, v in variants.items()}
+            changes[name] = desired
+        weights = {n: _first(getattr(changes.get(n), "desired_weight", None), v.desired_weight)
+                   for n, v in variants.items()}
         if not any(w > 0 for w in weights.values()):
             raise ValidationException("At least one production variant must have a DesiredWeight greater than 0.")
         endpoint.move_to(Status.UPDATING)
         endpoint.failure_reason = None
         for name, change in changes.items():
-            variants[name].desired_weight = float(change.get("DesiredWeight", variants[name].desired_weight))
-            variants[name].desired_count = int(change.get("DesiredInstanceCount", variants[name].desired_count))
-            if "ServerlessUpdateConfig" in change:
-                variants[name].desired_serverless = {**variants[name].desired_serverless,
-                                                     **change["ServerlessUpdateConfig"]}
+            variant = variants[name]
+            variant.desired_weight = float(_first(change.desired_weight, variant.desired_weight))
+            variant.desired_count = int(_first(change.desired_instance_count, variant.desired_count))
+            if change.serverless_update_config is not None:
+                variant.desired_serverless = {**variant.desired_serverless, **change.serverless_update_config.to_aws()}
         self.provisioner.update_variants(endpoint, changes)
         return {"EndpointArn": endpoint.arn}
 
@@ -476,34 +472,35 @@ class SageMakerBackend:
             del self.endpoints[endpoint.name.lower()]
 
 
-def _retain_variant_properties(config: EndpointConfig, endpoint: Endpoint, excluded: list[dict[str, str]]) -> None:
+def _first(value: Any, default: Any) -> Any:
+    return default if value is None else value
+
+
+def _retain_variant_properties(config: EndpointConfig, endpoint: Endpoint, excluded: set[str]) -> None:
     """RetainAllVariantProperties: variants the endpoint already has keep their desired instance count and
     weight (scaled by hand or by autoscaling) instead of the new config's, unless excluded."""
-    skip = {e["VariantPropertyType"] for e in excluded}
     serving = {v.name: v for v in endpoint.variants}
     for variant in config.variants:
-        current = serving.get(variant["VariantName"])
+        current = serving.get(variant.variant_name)
         if current is None:
             continue
-        if "DesiredInstanceCount" not in skip and current.desired_serverless is None \
-                and variant.get("InitialInstanceCount") is not None:
-            variant["InitialInstanceCount"] = current.desired_count
-        if "DesiredWeight" not in skip:
-            variant["InitialVariantWeight"] = current.desired_weight
+        if "DesiredInstanceCount" not in excluded and current.desired_serverless is None \
+                and variant.initial_instance_count is not None:
+            variant.initial_instance_count = current.desired_count
+        if "DesiredWeight" not in excluded:
+            variant.initial_variant_weight = current.desired_weight
 
 
-def _check_containers(spec: dict[str, Any], containers: list[dict[str, Any]]) -> None:
+def _check_containers(spec: ModelSpec) -> None:
     """Multi-container rules: Direct needs a hostname on every container; hostnames are unique."""
-    mode = (spec.get("InferenceExecutionConfig") or {}).get("Mode")
-    if mode and not spec.get("Containers"):
+    mode = spec.inference_execution_config.mode if spec.inference_execution_config else None
+    if mode and not spec.containers:
         raise ValidationException("InferenceExecutionConfig is only supported for models with Containers.")
-    hostnames = [c.get("ContainerHostname") for c in containers if c.get("ContainerHostname")]
+    containers = spec.all_containers
+    hostnames = [c.container_hostname for c in containers if c.container_hostname]
     if len(hostnames) != len(set(hostnames)):
         raise ValidationException(f"ContainerHostname values must be unique within a model: {hostnames}.")
     if mode == "Direct" and len(hostnames) != len(containers):
         raise ValidationException(
             "ContainerHostname must be specified for every container when InferenceExecutionConfig Mode is Direct.")
 
-
-def _without_tags(params: dict[str, Any]) -> dict[str, Any]:
-    return {k: copy.deepcopy(v) for k, v in params.items() if k != "Tags"}

@@ -1,7 +1,8 @@
 """SageMaker control-plane wire protocol: JSON 1.1 with ``X-Amz-Target: SageMaker.<Operation>``.
 
-Only parsing, validation against botocore's input shape, dispatch and serialisation live here;
-behaviour lives in ``models.SageMakerBackend``.
+Only parsing, validation against botocore's input shape (and the refusal of members the emulator does
+not support yet), the turn into typed requests, dispatch and serialisation live here; behaviour lives
+in ``models.SageMakerBackend``.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any, Callable
 from sagemaker_emulator.sagemaker.errors import AwsError, UnknownOperation
 from sagemaker_emulator.sagemaker.models import SageMakerBackend
 from sagemaker_emulator.sagemaker.shapes import validate_input
+from sagemaker_emulator.sagemaker.typed_requests import REQUEST_TYPES
 from sagemaker_emulator.sagemaker.unsupported import refuse_unsupported
 
 JSON_CONTENT_TYPE = "application/x-amz-json-1.1"
@@ -59,6 +61,7 @@ def handle(backend: SageMakerBackend, target: str, body: bytes) -> tuple[int, by
             raise AwsError("SerializationException", "Request body must be a JSON object")
         validate_input("sagemaker", operation, params)
         refuse_unsupported(operation, params)
-        return 200, json.dumps(_method(backend, operation)(params)).encode()
+        request = REQUEST_TYPES[operation].from_aws(params) if operation in REQUEST_TYPES else params
+        return 200, json.dumps(_method(backend, operation)(request)).encode()
     except AwsError as error:
         return error.status, error_body(error)
