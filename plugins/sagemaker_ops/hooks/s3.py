@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,7 @@ class S3OpsHook(S3Hook):
 
     Adds what the operators of this project do with S3 over and over: does an object exist, read or
     write one JSON document, upload a file unless the same bytes are already there (by a ``sha256``
-    metadata entry), download to a path.
+    metadata entry), download to a path, wait for the first of several objects to appear.
     """
 
     def exists(self, uri: str) -> bool:
@@ -59,3 +61,20 @@ class S3OpsHook(S3Hook):
         path.parent.mkdir(parents=True, exist_ok=True)
         self.get_conn().download_file(bucket, key, str(path))
         return path
+
+    def wait_for_any(self, uris: Sequence[str], *, waiter_delay: int, waiter_max_attempts: int) -> str | None:
+        """
+        Look for each of ``uris`` up to ``waiter_max_attempts`` times, ``waiter_delay`` seconds apart;
+        return the first (in the order given) that exists, or None when none appeared.
+
+        One look asks for every URI, so that e.g. an asynchronous inference's answer and its error
+        are watched together (botocore's ``object_exists`` waiter watches a single key).
+        """
+        for attempt in range(waiter_max_attempts):
+            if attempt:
+                time.sleep(waiter_delay)
+            found = next((uri for uri in uris if self.exists(uri)), None)
+            if found is not None:
+                return found
+            self.log.info("Nothing at %s yet (look %d of %d).", " or ".join(uris), attempt + 1, waiter_max_attempts)
+        return None

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
+from sagemaker_ops.hooks.s3 import S3OpsHook
 from sagemaker_ops.hooks.sagemaker import SageMakerOpsHook
 from sagemaker_ops.hooks.sagemaker_runtime import SageMakerRuntimeHook
 from sagemaker_ops.specs import check_resource_name, json_differences
@@ -171,9 +170,9 @@ class AsyncSmokeTestEndpointOperator(SmokeTestEndpointOperator):
     Smoke-test an asynchronous endpoint: put the payload in S3, InvokeEndpointAsync, wait for the answer.
 
     The payload is uploaded content-addressed (``<input_s3_uri>/<sha256>.<ext>``, so a re-run
-    writes the same object), the endpoint is invoked with ``InputLocation``, and the operator polls
-    the ``OutputLocation`` and ``FailureLocation`` SageMaker returned, every ``waiter_delay`` seconds
-    at most ``waiter_max_attempts`` times. An object at the failure location fails the task with
+    writes the same object), the endpoint is invoked with ``InputLocation``, and the S3 hook waits
+    for an object at the ``OutputLocation`` or ``FailureLocation`` SageMaker returned, looking every
+    ``waiter_delay`` seconds at most ``waiter_max_attempts`` times. An object at the failure location fails the task with
     its content; the answer at the output location is judged as :class:`SmokeTestEndpointOperator`
     judges a real-time answer (``expected_json`` / ``expected_body``).
 
@@ -197,14 +196,14 @@ class AsyncSmokeTestEndpointOperator(SmokeTestEndpointOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         self._validate()
-        s3 = S3Hook(**self._hook_parameters)
+        s3 = S3OpsHook(**self._hook_parameters)
         input_location = self._upload_payload(s3)
         queued = self.hook.invoke_endpoint_async(
             self.endpoint_name, input_location, content_type=self.content_type, accept=self.accept
         )
         self.log.info("Endpoint %s queued inference %s; its answer goes to %s", self.endpoint_name,
                       queued.inference_id, queued.output_location)
-        body = self._wait_for_answer(s3, queued.output_location, queued.failure_location)
+        body = self._answer(s3, queued.output_location, queued.failure_location)
         self.log.info("Endpoint %s answered asynchronously: %s", self.endpoint_name, _shorten(body))
         return {
             "endpoint_name": self.endpoint_name,
@@ -226,43 +225,28 @@ class AsyncSmokeTestEndpointOperator(SmokeTestEndpointOperator):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{field} must be an integer >= 1, got {value!r}.")
 
-    def _upload_payload(self, s3: S3Hook) -> str:
+    def _upload_payload(self, s3: S3OpsHook) -> str:
         payload = self.payload.encode("utf-8") if isinstance(self.payload, str) else self.payload
         extension = {"text/csv": "csv", "application/json": "json"}.get(self.content_type.split(";")[0], "bin")
         location = f"{self.input_s3_uri.rstrip('/')}/{hashlib.sha256(payload).hexdigest()}.{extension}"
-        bucket, key = S3Hook.parse_s3_url(location)
-        s3.load_bytes(payload, key=key, bucket_name=bucket, replace=True)
+        s3.write_bytes(payload, location, self.content_type)
         return location
 
-    def _wait_for_answer(self, s3: S3Hook, output_location: str, failure_location: str | None) -> str:
-        """Poll both locations; return the answer, or fail with the error SageMaker wrote."""
-        for attempt in range(self.waiter_max_attempts):
-            if attempt:
-                time.sleep(self.waiter_delay)
-            if failure_location and self._exists(s3, failure_location):
-                error = self._read(s3, failure_location)
-                raise SmokeTestFailed(
-                    f"Asynchronous inference on endpoint {self.endpoint_name} failed ({failure_location}): "
-                    f"{_shorten(error.strip())}"
-                )
-            if self._exists(s3, output_location):
-                return self._read(s3, output_location)
-            self.log.info("No answer at %s yet (look %d of %d).", output_location, attempt + 1,
-                          self.waiter_max_attempts)
-        raise SmokeTestFailed(
-            f"Endpoint {self.endpoint_name} wrote no answer to {output_location} within "
-            f"{self.waiter_max_attempts} looks {self.waiter_delay} s apart."
-        )
-
-    @staticmethod
-    def _exists(s3: S3Hook, location: str) -> bool:
-        bucket, key = S3Hook.parse_s3_url(location)
-        return s3.head_object(key=key, bucket_name=bucket) is not None
-
-    @staticmethod
-    def _read(s3: S3Hook, location: str) -> str:
-        bucket, key = S3Hook.parse_s3_url(location)
-        return s3.read_key(key=key, bucket_name=bucket)
+    def _answer(self, s3: S3OpsHook, output_location: str, failure_location: str | None) -> str:
+        """The answer SageMaker wrote; fail with the error it wrote instead, or when it wrote nothing in time."""
+        found = s3.wait_for_any([location for location in (failure_location, output_location) if location],
+                                waiter_delay=self.waiter_delay, waiter_max_attempts=self.waiter_max_attempts)
+        if found is None:
+            raise SmokeTestFailed(
+                f"Endpoint {self.endpoint_name} wrote no answer to {output_location} within "
+                f"{self.waiter_max_attempts} looks {self.waiter_delay} s apart."
+            )
+        if found != output_location:
+            raise SmokeTestFailed(
+                f"Asynchronous inference on endpoint {self.endpoint_name} failed ({found}): "
+                f"{_shorten(s3.read_text(found).strip())}"
+            )
+        return s3.read_text(output_location)
 
 
 class TrafficSplitMismatch(AirflowFailException):
