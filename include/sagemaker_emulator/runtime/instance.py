@@ -183,7 +183,7 @@ class Instance:
                     self.pids = [int(p) for p in status.get("pids") or [status.get("pid") or self.process.pid]]
                     return deadline
                 else:
-                    raise WorkerStartError(status.get("reason") or
+                    raise _ReportedFailure(status.get("reason") or
                                            f"The worker for production variant {self.variant} exited during start-up.")
         finally:
             transport.close()
@@ -210,9 +210,11 @@ class Instance:
 
     async def _end_failed_start(self, error: WorkerStartError) -> None:
         """A worker that reported its failure exits by itself (give it a moment to flush its logs);
-        one that timed out is killed with its whole process group."""
+        one that timed out is killed with its whole process group at once."""
         self.stopping = True
-        if self.process.returncode is None:
+        if not isinstance(error, _ReportedFailure):
+            self._kill_group()
+        elif self.process.returncode is None:
             try:
                 await asyncio.wait_for(asyncio.shield(self.process.wait()), FAILED_EXIT_GRACE_SECONDS)
             except asyncio.TimeoutError:
@@ -349,6 +351,10 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
+
+
+class _ReportedFailure(WorkerStartError):
+    """The worker said why it could not start (or died): it is exiting by itself."""
 
 
 def _parse_status(line: bytes) -> dict:
