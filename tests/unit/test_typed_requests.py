@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from sagemaker_emulator.sagemaker.typed_requests import EndpointConfigSpec, ModelSpec, UpdateEndpointRequest
+from sagemaker_emulator.sagemaker.typed_requests import (EndpointConfigSpec, ModelSpec, ProcessingJobRequest,
+                                                         UpdateEndpointRequest)
 
 CONFIG = {
     "EndpointConfigName": "cfg",
@@ -46,3 +47,19 @@ def test_update_endpoint_exclusions():
                                               "ExcludeRetainedVariantProperties": [
                                                   {"VariantPropertyType": "DesiredWeight"}]})
     assert request.retain_all_variant_properties and request.excluded_properties == {"DesiredWeight"}
+
+
+def test_processing_job_request_round_trips():
+    request = {"ProcessingJobName": "j", "RoleArn": "arn:aws:iam::123456789012:role/r",
+               "AppSpecification": {"ImageUri": "img"}, "Environment": {"a": "1"},
+               "ProcessingInputs": [{"InputName": "in", "S3Input": {
+                   "S3Uri": "s3://b/in", "LocalPath": "/opt/ml/processing/in", "S3DataType": "S3Prefix"}}],
+               "ProcessingOutputConfig": {"Outputs": [{"OutputName": "out", "S3Output": {
+                   "S3Uri": "s3://b/out", "LocalPath": "/opt/ml/processing/out", "S3UploadMode": "EndOfJob"}}]},
+               "ProcessingResources": {"ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.xlarge",
+                                                         "VolumeSizeInGB": 20}},
+               "StoppingCondition": {"MaxRuntimeInSeconds": 600}}
+    typed = ProcessingJobRequest.from_aws(request)
+    assert (typed.max_runtime_seconds, typed.outputs[0].s3_output.local_path) == (600, "/opt/ml/processing/out")
+    assert typed.processing_inputs[0].s3_input.s3_uri == "s3://b/in"
+    assert typed.to_aws() == request

@@ -74,7 +74,7 @@ class ProcessingController:
         try:
             async with self._slots:
                 job.started = job.modified = time.time()
-                _require_analyzer(job.spec["AppSpecification"]["ImageUri"])
+                _require_analyzer(job.spec.app_specification.image_uri)
                 await asyncio.to_thread(download_inputs, job, folder)
                 code = await self._container(job, folder, logs)
                 if job.status == JobStatus.STOPPING:
@@ -102,25 +102,25 @@ class ProcessingController:
     async def _container(self, job: ProcessingJob, folder: Path, logs: "JobLogs") -> int:
         root = folder / "root"
         env = {k: os.environ[k] for k in _PASSED_ENV if k in os.environ}
-        env.update({k: map_container_path(root, v) for k, v in (job.spec.get("Environment") or {}).items()})
+        env.update({k: map_container_path(root, v) for k, v in (job.spec.environment or {}).items()})
         env["metrics_path"] = str(root / "output/metrics/cloudwatch/data-quality-metrics.jsonl")
         env["failure_path"] = str(root / "output/failure")
         (root / "output").mkdir(parents=True, exist_ok=True)
-        for output in job.spec.get("ProcessingOutputConfig", {}).get("Outputs", []):
-            Path(map_container_path(root, output["S3Output"]["LocalPath"])).mkdir(parents=True, exist_ok=True)
+        for output in job.spec.outputs:
+            Path(map_container_path(root, output.s3_output.local_path)).mkdir(parents=True, exist_ok=True)
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "data_quality", env=env, cwd=str(folder),
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
         self._processes[job.name] = process
-        limit = self.settings.scaled(job.spec["StoppingCondition"]["MaxRuntimeInSeconds"]) \
-            if job.spec.get("StoppingCondition") else None
+        runtime = job.spec.max_runtime_seconds
+        limit = self.settings.scaled(runtime) if runtime else None
         try:
             await asyncio.wait_for(logs.follow(process.stdout), timeout=limit)
         except asyncio.TimeoutError:
             process.kill()
             await process.wait()
-            raise JobFailed(f"ClientError: the job exceeded its MaxRuntimeInSeconds of "
-                            f"{job.spec['StoppingCondition']['MaxRuntimeInSeconds']} seconds and was stopped.")
+            raise JobFailed(f"ClientError: the job exceeded its MaxRuntimeInSeconds of {runtime} seconds and was "
+                            "stopped.")
         return await process.wait()
 
     def _publish_metrics(self, job: ProcessingJob, folder: Path) -> None:
@@ -153,22 +153,22 @@ def map_container_path(root: Path, value: str) -> str:
 
 
 def download_inputs(job: ProcessingJob, folder: Path) -> None:
-    for item in job.spec.get("ProcessingInputs", []):
-        if "S3Input" not in item:
-            raise JobFailed(f"ClientError: input {item['InputName']} is not an S3Input; the emulator reads "
+    for item in job.spec.processing_inputs:
+        if item.s3_input is None:
+            raise JobFailed(f"ClientError: input {item.input_name} is not an S3Input; the emulator reads "
                             "processing inputs from S3 only.")
-        source = item["S3Input"]
-        target = Path(map_container_path(folder / "root", source["LocalPath"]))
+        source = item.s3_input
+        target = Path(map_container_path(folder / "root", source.local_path))
         target.mkdir(parents=True, exist_ok=True)
-        bucket, prefix = parse_s3_uri(source["S3Uri"])
+        bucket, prefix = parse_s3_uri(source.s3_uri)
         try:
             keys = moto_bridge.list_keys(bucket, prefix)
         except moto_bridge.NoSuchBucket:
-            raise JobFailed(f"ClientError: the bucket of input {item['InputName']} ({source['S3Uri']}) does not "
+            raise JobFailed(f"ClientError: the bucket of input {item.input_name} ({source.s3_uri}) does not "
                             "exist.") from None
         if not keys:
-            raise JobFailed(f"ClientError: no objects found under {source['S3Uri']} (input {item['InputName']}).")
-        keep = job.input_filters.get(item["InputName"], lambda key: True)
+            raise JobFailed(f"ClientError: no objects found under {source.s3_uri} (input {item.input_name}).")
+        keep = job.input_filters.get(item.input_name, lambda key: True)
         for key in filter(keep, keys):
             body = moto_bridge.get_object(bucket, key)
             if body is None:
@@ -193,10 +193,10 @@ def _relative_key(prefix: str, key: str) -> PurePosixPath:
 
 
 def upload_outputs(job: ProcessingJob, folder: Path) -> None:
-    for output in job.spec.get("ProcessingOutputConfig", {}).get("Outputs", []):
-        destination = output["S3Output"]
-        local = Path(map_container_path(folder / "root", destination["LocalPath"]))
-        bucket, prefix = parse_s3_uri(destination["S3Uri"])
+    for output in job.spec.outputs:
+        destination = output.s3_output
+        local = Path(map_container_path(folder / "root", destination.local_path))
+        bucket, prefix = parse_s3_uri(destination.s3_uri)
         for path in sorted(p for p in local.rglob("*") if p.is_file()):
             key = f"{prefix.rstrip('/')}/{path.relative_to(local).as_posix()}"
             moto_bridge.put_object(bucket, key, path.read_bytes())
@@ -206,8 +206,8 @@ def _exit_message(job: ProcessingJob, folder: Path) -> str | None:
     """Monitoring executions tell violations apart from a clean run through the job's ExitMessage."""
     if job.monitoring_schedule_arn is None:
         return None
-    for output in job.spec.get("ProcessingOutputConfig", {}).get("Outputs", []):
-        report = Path(map_container_path(folder / "root", output["S3Output"]["LocalPath"])) / "constraint_violations.json"
+    for output in job.spec.outputs:
+        report = Path(map_container_path(folder / "root", output.s3_output.local_path)) / "constraint_violations.json"
         if report.exists():
             count = len(json.loads(report.read_text()).get("violations", []))
             if count:

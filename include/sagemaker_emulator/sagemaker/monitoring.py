@@ -19,6 +19,7 @@ from sagemaker_emulator.sagemaker.errors import AwsError, ValidationException
 from sagemaker_emulator.s3_uri import join_s3_uri
 from sagemaker_emulator.sagemaker.listing import page_results
 from sagemaker_emulator.sagemaker.tags import tag_dict
+from sagemaker_emulator.sagemaker.typed_requests import ProcessingJobRequest
 from sagemaker_emulator.sagemaker.processing import JobStatus, ProcessingJob, ProcessingJobs
 from sagemaker_emulator.sagemaker.schedules import Schedule, analysis_window, parse_schedule, validate_window
 
@@ -329,8 +330,8 @@ class Monitoring:
         start, end = analysis_window(schedule.schedule, scheduled_time, config.get("DataAnalysisStartTime"),
                                      config.get("DataAnalysisEndTime"))
         request = execution_job_request(schedule, spec, capture["DestinationS3Uri"], scheduled_time, start, end)
-        self.processing.create_processing_job(request, schedule_arn=schedule.arn,
-                                             input_filters={CAPTURE_INPUT: hour_filter(start, end)})
+        self.processing.create_processing_job(ProcessingJobRequest.from_aws(request), schedule_arn=schedule.arn,
+                                              input_filters={CAPTURE_INPUT: hour_filter(start, end)})
         job = self.processing.get(request["ProcessingJobName"])
         execution = Execution(schedule.name, scheduled_time.timestamp(), spec.endpoint_name, job,
                               schedule.definition_name)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import copy
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
 from sagemaker_emulator.sagemaker.errors import AwsError, ValidationException
 from sagemaker_emulator.sagemaker.listing import page_results
-from sagemaker_emulator.sagemaker.tags import tag_dict
+from sagemaker_emulator.sagemaker.typed_requests import ProcessingJobRequest
 from sagemaker_emulator.sagemaker.variants import require_cataloged
 
 
@@ -36,7 +35,7 @@ class JobRunner(Protocol):
 class ProcessingJob:
     name: str
     arn: str
-    spec: dict[str, Any]
+    spec: ProcessingJobRequest
     status: str = JobStatus.IN_PROGRESS
     failure_reason: str | None = None
     exit_message: str | None = None
@@ -56,7 +55,7 @@ class ProcessingJob:
         self.ended = self.modified = time.time()
 
     def describe(self) -> dict[str, Any]:
-        out = {**copy.deepcopy(self.spec), "ProcessingJobArn": self.arn, "ProcessingJobStatus": self.status,
+        out = {**self.spec.to_aws(), "ProcessingJobArn": self.arn, "ProcessingJobStatus": self.status,
                "CreationTime": self.created, "LastModifiedTime": self.modified}
         optional = {"FailureReason": self.failure_reason, "ExitMessage": self.exit_message,
                     "MonitoringScheduleArn": self.monitoring_schedule_arn,
@@ -89,23 +88,21 @@ class ProcessingJobs:
             raise ValidationException(f"Could not find requested job with name {name}")
         return job
 
-    def create_processing_job(self, params: dict[str, Any], schedule_arn: str | None = None,
+    def create_processing_job(self, request: ProcessingJobRequest, schedule_arn: str | None = None,
                               input_filters: dict[str, Callable[[str], bool]] | None = None) -> dict[str, Any]:
-        name = params["ProcessingJobName"]
+        name = request.processing_job_name
         if name.lower() in self.jobs:
             raise AwsError("ResourceInUse", "Processing job names must be unique within an AWS account and region, "
                                             f"and a processing job with this name already exists "
                                             f"({self._arn_for('processing-job', name)})")
-        cluster = params["ProcessingResources"]["ClusterConfig"]
-        if not cluster.get("InstanceType"):
+        cluster = request.processing_resources.cluster_config
+        if not cluster.instance_type:
             raise ValidationException("ProcessingResources.ClusterConfig.InstanceType is required, e.g. ml.m5.xlarge.")
-        require_cataloged(cluster["InstanceType"],
-                          "ProcessingResources.ClusterConfig")
-        _check_io(params)
-        job = ProcessingJob(name=name, arn=self._arn_for("processing-job", name),
-                            spec={k: copy.deepcopy(v) for k, v in params.items() if k != "Tags"},
+        require_cataloged(cluster.instance_type, "ProcessingResources.ClusterConfig")
+        _check_io(request)
+        job = ProcessingJob(name=name, arn=self._arn_for("processing-job", name), spec=request,
                             monitoring_schedule_arn=schedule_arn, input_filters=input_filters or {},
-                            tags=tag_dict(params.get("Tags")))
+                            tags=request.tags)
         self.jobs[name.lower()] = job
         self.runner.start(job)
         return {"ProcessingJobArn": job.arn}
@@ -129,17 +126,16 @@ class ProcessingJobs:
         return {"ProcessingJobSummaries": page, **token}
 
 
-def _check_io(params: dict[str, Any]) -> None:
+def _check_io(request: ProcessingJobRequest) -> None:
     """Local paths must live under /opt/ml/processing and not collide, as the service requires."""
-    paths = [i["S3Input"]["LocalPath"] for i in params.get("ProcessingInputs", []) if "S3Input" in i]
-    paths += [o["S3Output"]["LocalPath"] for o in (params.get("ProcessingOutputConfig") or {}).get("Outputs", [])
-              if "S3Output" in o]
+    paths = [i.s3_input.local_path for i in request.processing_inputs if i.s3_input]
+    paths += [o.s3_output.local_path for o in request.outputs if o.s3_output]
     for path in paths:
-        if not path.startswith("/opt/ml/processing/") or ".." in path.split("/"):
+        if not path or not path.startswith("/opt/ml/processing/") or ".." in path.split("/"):
             raise ValidationException(f"LocalPath {path!r} must be an absolute path under /opt/ml/processing/, "
                                       "e.g. /opt/ml/processing/input/data.")
     if len(paths) != len(set(paths)):
         raise ValidationException(f"Each ProcessingInput and ProcessingOutput needs its own LocalPath: {paths}.")
-    names = [i["InputName"] for i in params.get("ProcessingInputs", [])]
+    names = [i.input_name for i in request.processing_inputs]
     if len(names) != len(set(names)):
         raise ValidationException(f"InputName values must be unique within a processing job: {names}.")

@@ -297,6 +297,78 @@ class UpdateEndpointWeightsAndCapacitiesRequest(AwsShape):
 
 
 
+# -- CreateProcessingJob ----------------------------------------------------------------------------
+
+@dataclass(kw_only=True)
+class ProcessingS3Input(AwsShape):
+    s3_uri: str | None = None
+    local_path: str | None = None
+
+
+@dataclass(kw_only=True)
+class ProcessingInput(AwsShape):
+    input_name: str | None = None
+    s3_input: ProcessingS3Input | None = None
+
+
+@dataclass(kw_only=True)
+class ProcessingS3Output(AwsShape):
+    s3_uri: str | None = None
+    local_path: str | None = None
+
+
+@dataclass(kw_only=True)
+class ProcessingOutput(AwsShape):
+    output_name: str | None = None
+    s3_output: ProcessingS3Output | None = None
+
+
+@dataclass(kw_only=True)
+class ProcessingOutputConfig(AwsShape):
+    outputs: list[ProcessingOutput] = field(default_factory=list)
+
+
+@dataclass(kw_only=True)
+class ProcessingClusterConfig(AwsShape):
+    instance_type: str | None = None
+
+
+@dataclass(kw_only=True)
+class ProcessingResources(AwsShape):
+    cluster_config: ProcessingClusterConfig | None = None
+
+
+@dataclass(kw_only=True)
+class StoppingCondition(AwsShape):
+    max_runtime_in_seconds: int | None = None
+
+
+@dataclass(kw_only=True)
+class AppSpecification(AwsShape):
+    image_uri: str | None = None
+
+
+@dataclass(kw_only=True)
+class ProcessingJobRequest(AwsShape):
+    """CreateProcessingJob's request (also what a monitoring execution starts)."""
+
+    processing_job_name: str | None = None
+    tags: dict[str, str] = tags_member()
+    processing_inputs: list[ProcessingInput] = field(default_factory=list)
+    processing_output_config: ProcessingOutputConfig | None = None
+    processing_resources: ProcessingResources | None = None
+    stopping_condition: StoppingCondition | None = None
+    app_specification: AppSpecification | None = None
+    environment: dict[str, str] | None = None
+
+    @property
+    def outputs(self) -> list[ProcessingOutput]:
+        return self.processing_output_config.outputs if self.processing_output_config else []
+
+    @property
+    def max_runtime_seconds(self) -> int | None:
+        return self.stopping_condition.max_runtime_in_seconds if self.stopping_condition else None
+
 # The operations whose requests the wire layer hands to the state layer typed.
 REQUEST_TYPES: dict[str, type[AwsShape]] = {
     "CreateModel": ModelSpec,
@@ -304,4 +376,5 @@ REQUEST_TYPES: dict[str, type[AwsShape]] = {
     "CreateEndpoint": CreateEndpointRequest,
     "UpdateEndpoint": UpdateEndpointRequest,
     "UpdateEndpointWeightsAndCapacities": UpdateEndpointWeightsAndCapacitiesRequest,
+    "CreateProcessingJob": ProcessingJobRequest,
 }
