@@ -14,10 +14,9 @@ import time
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-import aiohttp
-
 from sagemaker_emulator.moto_bridge import ACCOUNT_ID
 from sagemaker_emulator.runtime.instance import Instance
+from sagemaker_emulator.runtime.worker_client import WorkerClient, WorkerConnectionError
 from sagemaker_emulator.sagemaker.errors import ModelError
 
 # Request headers SageMaker forwards to the container (it strips everything not in the API).
@@ -79,21 +78,11 @@ def timed_out(region: str, endpoint: str) -> ModelError:
 
 
 class InstanceClient:
-    """Keep-alive HTTP to the workers, shared by every fleet of the emulator."""
+    """Keep-alive HTTP to the workers, shared by every fleet of the emulator (the transport is
+    ``worker_client.WorkerClient``). No default headers: the worker sees only what SageMaker forwards."""
 
     def __init__(self) -> None:
-        self._session: aiohttp.ClientSession | None = None
-
-    @property
-    def session(self) -> aiohttp.ClientSession:
-        """At most 64 open connections per instance; idle ones close after 30 s, before the worker's own
-        75 s keep-alive limit could close one under a request. No default headers: the worker sees only
-        what SageMaker forwards."""
-        if self._session is None:
-            connector = aiohttp.TCPConnector(limit=0, limit_per_host=64, keepalive_timeout=30)
-            self._session = aiohttp.ClientSession(connector=connector, auto_decompress=False,
-                                                  skip_auto_headers=("User-Agent", "Accept-Encoding"))
-        return self._session
+        self.workers = WorkerClient(WORKER_HOST)
 
     async def invoke(self, instance: Instance, invocation: Invocation, path: str = "/invocations") -> Answer:
         """POST the invocation to the worker; ``ModelError`` when it does not answer in time."""
@@ -106,34 +95,30 @@ class InstanceClient:
         instance.inflight += 1
         sent = time.perf_counter()
         try:
-            async with self.session.post(f"http://{WORKER_HOST}:{instance.port}{path}", data=invocation.body,
-                                         headers=forwarded,
-                                         timeout=aiohttp.ClientTimeout(total=invocation.timeout)) as response:
-                payload = await response.read()
-                return Answer(response.status, (time.perf_counter() - sent) * 1e6, payload, response.headers)
+            response = await self.workers.request(instance.port, "POST", path, forwarded, invocation.body,
+                                                  invocation.timeout)
+            return Answer(response.status, (time.perf_counter() - sent) * 1e6, response.body, response.headers)
         except asyncio.TimeoutError:
             raise timed_out(instance.logs.region, instance.logs.endpoint) from None
-        except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as error:
+        except WorkerConnectionError as error:
             raise ConnectionBroken(str(error)) from None
         finally:
             instance.inflight -= 1
 
     async def post_json(self, instance: Instance, path: str, document: Any, timeout: float) -> tuple[int, bytes]:
-        return await self._request("POST", instance, path, timeout, data=json.dumps(document).encode(),
-                                   headers={"Content-Type": "application/json"})
+        return await self._request("POST", instance, path, timeout, json.dumps(document).encode(),
+                                   [("Content-Type", "application/json")])
 
     async def delete(self, instance: Instance, path: str, timeout: float) -> tuple[int, bytes]:
         return await self._request("DELETE", instance, path, timeout)
 
-    async def _request(self, method: str, instance: Instance, path: str, timeout: float,
-                       **options: Any) -> tuple[int, bytes]:
+    async def _request(self, method: str, instance: Instance, path: str, timeout: float, body: bytes = b"",
+                       headers: list[tuple[str, str]] | None = None) -> tuple[int, bytes]:
         try:
-            async with self.session.request(method, f"http://{WORKER_HOST}:{instance.port}{path}",
-                                            timeout=aiohttp.ClientTimeout(total=timeout), **options) as response:
-                return response.status, await response.read()
-        except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as error:
+            response = await self.workers.request(instance.port, method, path, headers or [], body, timeout)
+        except WorkerConnectionError as error:
             raise ConnectionBroken(str(error)) from None
+        return response.status, response.body
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+        await self.workers.close()
