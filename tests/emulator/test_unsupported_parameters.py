@@ -113,3 +113,18 @@ def test_monitoring_features_the_analyzer_does_not_run_are_refused(deployer):
         "EndpointInput": {"EndpointName": "any-endpoint", "LocalPath": "/opt/ml/processing/input/endpoint",
                           "FeaturesAttribute": "features"}})
     assert_refused(error, "DataQualityJobInput.EndpointInput.FeaturesAttribute")
+
+
+def test_runtime_headers_for_inference_components_and_sessions_are_refused(deployer):
+    endpoint = deployer.endpoint(deployer.config(deployer.model()))
+    with pytest.raises(ClientError) as caught:
+        deployer.invoke(endpoint, {"values": [1]}, InferenceComponentName="component")
+    assert caught.value.response["Error"] == {
+        "Code": "ValidationError",
+        "Message": "Inference Component Name header is not allowed for endpoints to which you dont have inference "
+                   "components. Please remove the Inference Component Name header and try again."}
+    with pytest.raises(ClientError) as caught:
+        deployer.invoke(endpoint, {"values": [1]}, SessionId="NEW_SESSION")
+    assert caught.value.response["Error"]["Code"] == "ValidationError"
+    assert caught.value.response["Error"]["Message"].startswith("The emulator does not support SessionId yet")
+    assert deployer.invoke(endpoint, {"values": [1]})["result"] == [2]

@@ -21,6 +21,7 @@ from sagemaker_emulator.runtime.telemetry import EndpointMetrics
 from sagemaker_emulator.sagemaker.errors import (AwsError, RuntimeValidationError, ServiceUnavailable,
                                                  ThrottlingException)
 from sagemaker_emulator.sagemaker.typed_requests import AsyncInferenceConfig
+from sagemaker_emulator.sagemaker.unsupported import refuse_unsupported_headers
 
 # Refused before any container saw the request: not an invocation, so no metrics.
 REFUSED = (RuntimeValidationError, ThrottlingException)
@@ -93,6 +94,7 @@ class Router:
         the request's own ``timeout`` (InvocationTimeoutSeconds, scaled)."""
         started = time.perf_counter()
         routes = self.find(region, endpoint_name)
+        refuse_unsupported_headers(headers)
         if routes.async_inference is not None and not asynchronous:
             raise RuntimeValidationError(
                 f"Endpoint {endpoint_name} of account {ACCOUNT_ID} is an asynchronous inference endpoint: "

@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Mapping
 
-from sagemaker_emulator.sagemaker.errors import ValidationException
+from sagemaker_emulator.sagemaker.errors import RuntimeValidationError, ValidationException
 
 
 def _always(value: Any) -> bool:
@@ -275,3 +275,22 @@ def refuse_unsupported(operation: str, params: Mapping[str, Any]) -> None:
         for location, value in values_at(params, refusal.path):
             if refusal.applies(value):
                 raise ValidationException(f"The emulator does not support {location} yet: {refusal.reason}")
+
+
+# -- sagemaker-runtime: InvokeEndpoint's headers ----------------------------------------------------
+
+INFERENCE_COMPONENT_HEADER = "X-Amzn-SageMaker-Inference-Component"
+SESSION_HEADER = "X-Amzn-SageMaker-Session-Id"
+
+
+def refuse_unsupported_headers(headers: Mapping[str, str]) -> None:
+    """InferenceComponentName and SessionId name things the emulator's endpoints never have."""
+    if INFERENCE_COMPONENT_HEADER in headers:
+        # What AWS answers for an endpoint without inference components (the emulator builds none yet).
+        raise RuntimeValidationError(
+            "Inference Component Name header is not allowed for endpoints to which you dont have inference "
+            "components. Please remove the Inference Component Name header and try again.")
+    if SESSION_HEADER in headers:
+        raise RuntimeValidationError(
+            "The emulator does not support SessionId yet: stateful sessions are not built. Remove the "
+            f"{SESSION_HEADER} header.")
