@@ -136,6 +136,7 @@ class ServingProcess:
         self._children: dict[int, int | None] = {pid: None for pid in children}  # pid -> exit code once reaped
         self._stopping = False
         self._failed = False
+        self._pidfds: dict[int, int] = {}  # sibling pid -> its pidfd, while it is watched
 
     @property
     def primary(self) -> bool:
@@ -146,17 +147,45 @@ class ServingProcess:
         return [os.getpid(), *self._children]
 
     def supervise(self, stop: asyncio.Event) -> None:
-        """First process: when a sibling exits before the instance is stopped, stop the instance."""
-        if not self._children:
-            return
+        """First process: when a sibling exits before the instance is stopped, stop the instance.
+
+        Each sibling is watched through a pidfd (readable once it exits), not SIGCHLD: uvloop keeps
+        SIGCHLD for itself, and a pidfd names one process, so the model's own subprocesses are left alone.
+        """
+        loop = asyncio.get_running_loop()
 
         def reap() -> None:
             self._reap()
+            self._unwatch(exited_only=True)  # an exited process's pidfd stays readable
             if self._failed and not self._stopping:
                 stop.set()
 
-        asyncio.get_running_loop().add_signal_handler(signal.SIGCHLD, reap)
-        reap()  # one may have died before the handler was installed
+        for pid in self._live():
+            try:
+                pidfd = os.pidfd_open(pid)
+            except ProcessLookupError:  # already reaped
+                continue
+            except (AttributeError, OSError):  # no pidfds (Linux < 5.3): look every REAP_POLL_SECONDS
+                self._poll(loop, reap)
+                break
+            self._pidfds[pid] = pidfd
+            loop.add_reader(pidfd, reap)
+        reap()  # one may have died before it was watched
+
+    def _poll(self, loop: asyncio.AbstractEventLoop, reap) -> None:
+        def again() -> None:
+            reap()
+            if self._live() and not self._stopping:
+                loop.call_later(REAP_POLL_SECONDS, again)
+
+        loop.call_later(REAP_POLL_SECONDS, again)
+
+    def _unwatch(self, exited_only: bool = False) -> None:
+        loop = asyncio.get_running_loop()
+        for pid in [pid for pid in self._pidfds if not exited_only or self._children[pid] is not None]:
+            pidfd = self._pidfds.pop(pid)
+            loop.remove_reader(pidfd)
+            os.close(pidfd)
 
     def _reap(self) -> None:
         """Collect the siblings that exited. Only their pids: never waitpid(-1), which would steal the
@@ -180,8 +209,7 @@ class ServingProcess:
         if not self.primary:
             return 0
         self._stopping = True
-        if self._children:
-            asyncio.get_running_loop().remove_signal_handler(signal.SIGCHLD)
+        self._unwatch()
         self._signal_live(signal.SIGTERM)
         deadline = time.monotonic() + grace
         while self._live() and time.monotonic() < deadline:
