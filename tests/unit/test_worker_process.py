@@ -432,11 +432,17 @@ def test_one_serving_process_per_vcpu_each_answering_ping(start_worker, model_ur
     assert invoke(worker, b"[1]", {"Content-Type": "application/json"})[0] == 200
 
 
-def test_model_server_workers_variable_sets_the_count(start_worker, model_url) -> None:
+def test_model_server_workers_variable_caps_the_count(start_worker, model_url) -> None:
     worker = start_worker(model_url, env={"SAGEMAKER_MODEL_SERVER_WORKERS": "1"}, extra_args=("--vcpus", "4"))
 
     assert worker.status["pids"] == [worker.process.pid]
     assert children_of(worker.process.pid) == set()
+
+
+def test_model_server_workers_never_exceed_the_vcpus(start_worker, model_url) -> None:
+    worker = start_worker(model_url, env={"SAGEMAKER_MODEL_SERVER_WORKERS": "8"}, extra_args=("--vcpus", "2"))
+
+    assert len(worker.status["pids"]) == 2
 
 
 def test_an_unusable_model_server_workers_value_is_named(start_worker, model_url) -> None:

@@ -53,10 +53,10 @@ class WorkerCountError(ValueError):
 
 
 def serving_process_count(vcpus: int, environment: dict[str, str] | os._Environ, multi_model: bool) -> int:
-    """One serving process per vCPU, or ``SAGEMAKER_MODEL_SERVER_WORKERS`` when the container sets it.
+    """One serving process per vCPU, capped by ``SAGEMAKER_MODEL_SERVER_WORKERS`` when the container sets it.
 
-    As in the inference toolkit, the variable *sets* the number (it is MMS's default_workers_per_model),
-    so it may also go above the vCPUs; both are bounded by ``MAX_SERVING_PROCESSES``.
+    The inference toolkit lets the variable go above the vCPUs; the emulator caps it, so an instance never
+    runs more model servers than its type has vCPUs (an ml.c5.large is never an ml.c5.xlarge in disguise).
     """
     if multi_model:
         return 1
@@ -70,6 +70,7 @@ def serving_process_count(vcpus: int, environment: dict[str, str] | os._Environ,
             raise WorkerCountError(
                 f"{WORKERS_ENV} must be a positive whole number of model server workers, got {raw!r}. "
                 "Set it in the model's container Environment, or remove it to run one worker per vCPU.")
+        wanted = min(wanted, max(vcpus, 1))
     else:
         wanted = max(vcpus, 1)
     if wanted > MAX_SERVING_PROCESSES:
