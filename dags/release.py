@@ -30,6 +30,7 @@ from sagemaker_ops.operators.sagemaker_resources import EnsureEndpointConfigOper
 from sagemaker_ops.pipeline import load_pipelines, pipelines_dir
 from sagemaker_ops.pipeline.models import PipelineConfig
 from sagemaker_ops.release_tasks import model_tasks, monitoring_tasks, smoke_test_task
+from sagemaker_ops.task_arguments import waiter_arguments
 
 PIPELINES_DIR = pipelines_dir(__file__)  # include/pipelines/, or SAGEMAKER_OPS_PIPELINES_DIR
 
@@ -64,9 +65,7 @@ def build_release_dag(pipeline: PipelineConfig) -> DAG:
             endpoint_config_name=endpoint_config.output["endpoint_config_name"],
             replace_failed=endpoint.replace_failed,
             tags=pipeline.aws_tags,
-            deferrable=endpoint.waiter.deferrable,
-            waiter_delay=endpoint.waiter.delay_seconds,
-            waiter_max_attempts=endpoint.waiter.max_attempts,
+            **waiter_arguments(endpoint.waiter),
         )
         smoke_tests = [smoke_test_task(pipeline, test, deploy.output["endpoint_name"])
                        for test in pipeline.smoke_tests]

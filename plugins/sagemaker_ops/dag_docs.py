@@ -47,16 +47,16 @@ def _model_summary(pipeline: PipelineConfig) -> str:
     if model.kind == "multi-model":
         names = ", ".join(f"`{archive.target_model}`" for archive in model.multi_model)
         return (f"Multi-model endpoint ({image}): package {names} under one content-addressed prefix "
-                f"`s3://{artifacts.bucket}/{artifacts.prefix}/<digest>/`, each invoked by its TargetModel.")
+                f"`{artifacts.uri('<digest>/')}`, each invoked by its TargetModel.")
     if model.kind == "multi-container":
         containers = " → " if model.inference_mode == "Serial" else ", "
         listed = containers.join(
             f"`{c.hostname or c.key(i)}` ({c.image_uri or c.framework}, {display_path(c.source_dir)})"
             for i, c in enumerate(model.containers))
         return (f"Multi-container endpoint, inference mode **{model.inference_mode}**: {listed}; each "
-                f"container's archive is packaged to `s3://{artifacts.bucket}/{artifacts.prefix}/<container>/`.")
+                f"container's archive is packaged to `{artifacts.uri('<container>/')}`.")
     return (f"Package `{display_path(model.source_dir)}` ({image}) to "
-            f"`s3://{artifacts.bucket}/{artifacts.prefix}/<sha256>/model.tar.gz`.")
+            f"`{artifacts.uri('<sha256>/model.tar.gz')}`.")
 
 
 def _endpoint_features(pipeline: PipelineConfig) -> str:

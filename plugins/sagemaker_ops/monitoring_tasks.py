@@ -6,6 +6,7 @@ from airflow.sdk import TaskGroup, task
 from sagemaker_ops.operators.model_monitor_check import DataQualityCheckOperator
 from sagemaker_ops.operators.model_monitor_report import DriftReportOperator, MonitoringExecutionsOperator
 from sagemaker_ops.pipeline.models import PipelineConfig
+from sagemaker_ops.task_arguments import same_named, waiter_arguments
 
 
 def monitoring_group(pipeline: PipelineConfig) -> None:
@@ -18,18 +19,13 @@ def monitoring_group(pipeline: PipelineConfig) -> None:
             endpoint_name=endpoint,
             statistics_s3_uri=executions.output["statistics_s3_uri"],
             constraints_s3_uri=executions.output["constraints_s3_uri"],
-            output_s3_uri=monitoring.check.output_s3_uri,
-            window_minutes=monitoring.check.window_minutes,
             window_start="{{ params.window_start or '' }}",
             window_end="{{ params.window_end or '' }}",
             policy="ignore",  # enforce_policy decides, after the report is written
-            mode=monitoring.check.mode,
-            publish_metrics=monitoring.check.publish_metrics,
+            **same_named(monitoring.check, "output_s3_uri", "window_minutes", "mode", "publish_metrics"),
             role_arn=pipeline.model.role_arn,
             instance_type=monitoring.schedule.instance_type,
-            deferrable=pipeline.endpoint.waiter.deferrable,
-            waiter_delay=pipeline.endpoint.waiter.delay_seconds,
-            waiter_max_attempts=pipeline.endpoint.waiter.max_attempts,
+            **waiter_arguments(pipeline.endpoint.waiter),
         )
         report = DriftReportOperator(task_id="drift_report", check=check.output,
                                      report_s3_uri=monitoring.report_s3_uri, executions=executions.output)

@@ -146,7 +146,8 @@ class ScriptedHook:
         self.conn = mock.MagicMock()
         self.deleted: list[str] = []
 
-    def describe_endpoint_or_none(self, endpoint_name: str) -> dict | None:
+    def describe_or_none(self, kind: str, name: str) -> dict | None:
+        assert kind == "endpoint", kind
         return self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
 
     def delete_endpoint(self, endpoint_name: str) -> None:

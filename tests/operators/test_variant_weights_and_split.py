@@ -118,7 +118,7 @@ def test_an_update_that_does_not_take_effect_fails_with_the_reason():
                                             {"VariantName": "B", "CurrentWeight": 1.0, "CurrentInstanceCount": 1}]}
     operator = UpdateVariantWeightsOperator(task_id="shift", endpoint_name="ab", weights={"B": 9})
     hook = mock.MagicMock()
-    hook.describe_endpoint_or_none.return_value = at_one_to_one
+    hook.describe_or_none.return_value = at_one_to_one
     with mock.patch.object(UpdateVariantWeightsOperator, "hook", hook), \
             mock.patch.object(UpdateVariantWeightsOperator, "_wait", return_value=None):
         with pytest.raises(VariantWeightsError, match=r"\(weights B=9\) did not take effect on endpoint ab: "

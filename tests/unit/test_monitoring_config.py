@@ -8,34 +8,17 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-import yaml
 
 from sagemaker_ops import model_monitor_jobs
-from sagemaker_ops.pipeline import PipelineConfigError, load_pipeline
-
-REPO = Path(__file__).resolve().parents[2]
-PIPELINES = REPO / "include" / "pipelines"
+from sagemaker_ops.pipeline import load_pipeline
+from tests.unit.pipeline_documents import PIPELINES, REPO, shipped_document
+from tests.unit.pipeline_documents import document_errors as errors
+from tests.unit.pipeline_documents import load_document as load
 
 
 @pytest.fixture
 def tree_document() -> dict:
-    document = yaml.safe_load((PIPELINES / "iris-tree.yaml").read_text())
-    document["model"]["source"] = str(REPO / "include" / "models" / "iris_tree")
-    document["smoke_test"]["payload_file"] = str(REPO / "include" / "data" / "iris_sample.csv")
-    document["monitoring"]["baseline"]["dataset"] = str(REPO / "include" / "data" / "iris.csv")
-    return document
-
-
-def load(tmp_path: Path, document: dict):
-    path = tmp_path / "pipe.yaml"
-    path.write_text(yaml.safe_dump(document))
-    return load_pipeline(path)
-
-
-def errors(tmp_path: Path, document: dict) -> list[str]:
-    with pytest.raises(PipelineConfigError) as raised:
-        load(tmp_path, document)
-    return raised.value.errors
+    return shipped_document("iris-tree")
 
 
 def test_the_shipped_iris_tree_pipeline_monitors_its_endpoint():

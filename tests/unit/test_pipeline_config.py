@@ -9,24 +9,13 @@ import yaml
 
 from sagemaker_ops.operators.sagemaker_resources import endpoint_config_requests
 from sagemaker_ops.pipeline import PipelineConfigError, load_pipeline, load_pipelines
-
-REPO = Path(__file__).resolve().parents[2]
-PIPELINES = REPO / "include" / "pipelines"
+from tests.unit.pipeline_documents import PIPELINES, REPO, shipped_document
+from tests.unit.pipeline_documents import write_document as write
 
 
 @pytest.fixture
 def iris_document() -> dict:
-    document = yaml.safe_load((PIPELINES / "iris.yaml").read_text())
-    # Absolute paths so the copy can live in a tmp folder.
-    document["model"]["source"] = str(REPO / "include" / "models" / "iris")
-    document["smoke_test"]["payload_file"] = str(REPO / "include" / "data" / "iris_sample.csv")
-    return document
-
-
-def write(folder: Path, document: dict, name: str = "pipe.yaml") -> Path:
-    path = folder / name
-    path.write_text(yaml.safe_dump(document))
-    return path
+    return shipped_document("iris")
 
 
 def errors_of(path: Path) -> list[str]:

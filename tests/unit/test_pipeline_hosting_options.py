@@ -10,38 +10,20 @@ import copy
 from pathlib import Path
 
 import pytest
-import yaml
 
 from sagemaker_ops.operators.sagemaker_resources import endpoint_config_requests
-from sagemaker_ops.pipeline import PipelineConfigError, load_pipeline, load_pipelines
-
-REPO = Path(__file__).resolve().parents[2]
-PIPELINES = REPO / "include" / "pipelines"
-MODELS = REPO / "include" / "models"
-DATA = REPO / "include" / "data"
-
-
-def document(name: str) -> dict:
-    """A shipped pipeline with absolute paths, so a copy can live in a tmp folder."""
-    loaded = yaml.safe_load((PIPELINES / f"{name}.yaml").read_text())
-    text = yaml.safe_dump(loaded).replace("../models/", f"{MODELS}/").replace("../data/", f"{DATA}/")
-    return yaml.safe_load(text)
-
-
-def load(tmp_path: Path, data: dict):
-    path = tmp_path / "pipe.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return load_pipeline(path)
+from sagemaker_ops.pipeline import load_pipelines
+from tests.unit.pipeline_documents import MODELS, PIPELINES, document_errors
+from tests.unit.pipeline_documents import load_document as load
+from tests.unit.pipeline_documents import shipped_document as document
 
 
 def errors(tmp_path: Path, data: dict) -> list[str]:
-    path = tmp_path / "pipe.yaml"
-    path.write_text(yaml.safe_dump(data))
-    with pytest.raises(PipelineConfigError) as raised:
-        load_pipeline(path)
-    prefix = f"{path.as_posix()}: "
-    assert all(message.startswith(prefix) for message in raised.value.errors), raised.value.errors
-    return [message.removeprefix(prefix) for message in raised.value.errors]
+    """The messages without the file's path (each must start with it)."""
+    messages = document_errors(tmp_path, data)
+    prefix = f"{(tmp_path / 'pipe.yaml').as_posix()}: "
+    assert all(message.startswith(prefix) for message in messages), messages
+    return [message.removeprefix(prefix) for message in messages]
 
 
 def test_every_shipped_pipeline_is_valid_and_names_its_kind():

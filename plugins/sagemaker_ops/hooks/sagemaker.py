@@ -16,6 +16,15 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 WAITERS_FILE = Path(__file__).resolve().parents[1] / "waiters" / "sagemaker.json"
 PROCESSING_JOB_FAILED_STATES = ("Failed", "Stopped")
+# The Describe* call of each kind of resource, and the argument naming the resource.
+DESCRIBE_CALLS = {
+    "model": ("describe_model", "ModelName"),
+    "endpoint_config": ("describe_endpoint_config", "EndpointConfigName"),
+    "endpoint": ("describe_endpoint", "EndpointName"),
+    "processing_job": ("describe_processing_job", "ProcessingJobName"),
+    "monitoring_schedule": ("describe_monitoring_schedule", "MonitoringScheduleName"),
+    "data_quality_job_definition": ("describe_data_quality_job_definition", "JobDefinitionName"),
+}
 
 
 def is_not_found(error: ClientError) -> bool:
@@ -48,7 +57,7 @@ class SageMakerOpsHook(SageMakerHook):
     Interact with Amazon SageMaker; thick wrapper around ``boto3.client("sagemaker")``.
 
     Extends the provider's :class:`~airflow.providers.amazon.aws.hooks.sagemaker.SageMakerHook` with
-    describe-or-None helpers, DeleteEndpoint, processing jobs found by name before one is started,
+    one describe-or-None for every resource kind, DeleteEndpoint, processing jobs found by name before one is started,
     and the custom waiters in ``sagemaker_ops/waiters/sagemaker.json`` (``EndpointSettled``,
     ``EndpointDeletionComplete``, ``MonitoringScheduleSettled``). That file replaces the provider's
     custom SageMaker waiters for this hook; boto's official waiters (``endpoint_in_service``,
@@ -61,34 +70,18 @@ class SageMakerOpsHook(SageMakerHook):
 
     # -- describe or None -------------------------------------------------------------------------
 
-    def describe_or_none(self, method: str, **kwargs: str) -> dict[str, Any] | None:
-        """Call ``Describe*`` ``method``; None when SageMaker says the resource does not exist."""
+    def describe_or_none(self, kind: str, name: str) -> dict[str, Any] | None:
+        """Describe the ``kind`` resource (a key of :data:`DESCRIBE_CALLS`) called ``name``; None when
+        SageMaker says it does not exist."""
+        method, name_argument = DESCRIBE_CALLS[kind]
         try:
-            response = getattr(self.conn, method)(**kwargs)
+            response = getattr(self.conn, method)(**{name_argument: name})
         except ClientError as error:
             if is_not_found(error):
                 return None
             raise
         response.pop("ResponseMetadata", None)
         return response
-
-    def describe_model_or_none(self, model_name: str) -> dict[str, Any] | None:
-        return self.describe_or_none("describe_model", ModelName=model_name)
-
-    def describe_endpoint_config_or_none(self, config_name: str) -> dict[str, Any] | None:
-        return self.describe_or_none("describe_endpoint_config", EndpointConfigName=config_name)
-
-    def describe_endpoint_or_none(self, endpoint_name: str) -> dict[str, Any] | None:
-        return self.describe_or_none("describe_endpoint", EndpointName=endpoint_name)
-
-    def describe_processing_job_or_none(self, job_name: str) -> dict[str, Any] | None:
-        return self.describe_or_none("describe_processing_job", ProcessingJobName=job_name)
-
-    def describe_monitoring_schedule_or_none(self, schedule_name: str) -> dict[str, Any] | None:
-        return self.describe_or_none("describe_monitoring_schedule", MonitoringScheduleName=schedule_name)
-
-    def describe_data_quality_job_definition_or_none(self, name: str) -> dict[str, Any] | None:
-        return self.describe_or_none("describe_data_quality_job_definition", JobDefinitionName=name)
 
     def delete_endpoint(self, endpoint_name: str) -> None:
         """Delete an endpoint (the only call AWS accepts on a ``Failed`` endpoint)."""
@@ -118,7 +111,7 @@ class SageMakerOpsHook(SageMakerHook):
         Returns the job's description (it may still be running).
         """
         for name in attempt_names:
-            job = self.describe_processing_job_or_none(name)
+            job = self.describe_or_none("processing_job", name)
             if job is None:
                 return self.start_processing_job(build_request(name))
             if job["ProcessingJobStatus"] not in PROCESSING_JOB_FAILED_STATES:
@@ -131,7 +124,7 @@ class SageMakerOpsHook(SageMakerHook):
     def completed_processing_job_name(self, attempt_names: Sequence[str]) -> str | None:
         """The attempt that completed, if one did (None if the results came from elsewhere)."""
         for name in attempt_names:
-            job = self.describe_processing_job_or_none(name)
+            job = self.describe_or_none("processing_job", name)
             if job is None:
                 return None
             if job["ProcessingJobStatus"] == "Completed":
@@ -156,7 +149,7 @@ class SageMakerOpsHook(SageMakerHook):
             self.wait_with_logging("processing_job_completed_or_stopped", {"ProcessingJobName": name},
                                    f"processing job {name}", ["ProcessingJobStatus"], waiter_delay, waiter_max_attempts)
         except AirflowException as error:
-            job = self.describe_processing_job_or_none(name) or {}
+            job = self.describe_or_none("processing_job", name) or {}
             if job.get("ProcessingJobStatus") not in PROCESSING_JOB_FAILED_STATES:
                 raise ProcessingJobFailed(f"Gave up waiting for processing job {name}: {error}") from error
         return self.judge_processing_job(self.conn.describe_processing_job(ProcessingJobName=name))
@@ -179,11 +172,11 @@ class SageMakerOpsHook(SageMakerHook):
                                    f"monitoring schedule {name}", ["MonitoringScheduleStatus", "FailureReason"],
                                    waiter_delay, waiter_max_attempts)
         except AirflowException as error:
-            schedule = self.describe_monitoring_schedule_or_none(name)
+            schedule = self.describe_or_none("monitoring_schedule", name)
             if schedule is None:
                 raise AirflowException(f"Monitoring schedule {name} disappeared while being set up.") from error
             if schedule["MonitoringScheduleStatus"] == "Failed":
                 raise AirflowException(f"Monitoring schedule {name} is Failed: "
                                        f"{schedule.get('FailureReason') or 'no FailureReason given'}") from error
             raise
-        return self.describe_monitoring_schedule_or_none(name)
+        return self.describe_or_none("monitoring_schedule", name)

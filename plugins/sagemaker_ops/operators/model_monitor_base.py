@@ -140,7 +140,7 @@ class AnalyzerJobOperator(ModelMonitorBaseOperator):
         """Resume after the deferred wait: a failed job fails the task; else run again (it finds the job done)."""
         event = validate_execute_complete_event(event)
         if event.get("status") != "success":
-            job = self.hook.describe_processing_job_or_none(event.get("job_name", "")) or {}
+            job = self.hook.describe_or_none("processing_job", event.get("job_name", "")) or {}
             reason = job.get("FailureReason") or event.get("message") or event
             raise ProcessingJobFailed(f"Processing job {event.get('job_name')} ended "
                                       f"{job.get('ProcessingJobStatus', event.get('status'))}: {reason}")

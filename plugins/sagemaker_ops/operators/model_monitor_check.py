@@ -211,7 +211,7 @@ class DataQualityCheckOperator(AnalyzerJobOperator):
         return self.schedule_name or f"{self.endpoint_name[:63 - len('-airflow-check')].rstrip('-')}-airflow-check"
 
     def _capture_destination(self) -> str:
-        endpoint = self.hook.describe_endpoint_or_none(self.endpoint_name)
+        endpoint = self.hook.describe_or_none("endpoint", self.endpoint_name)
         if endpoint is None:
             raise AirflowException(f"Endpoint {self.endpoint_name} does not exist; release it first.")
         capture = endpoint.get("DataCaptureConfig") or {}

@@ -332,7 +332,7 @@ class EnsureMonitoringScheduleOperator(ModelMonitorBaseOperator):
         }
 
     def _ensure_job_definition(self, name: str, spec: dict[str, Any], actions: list[str]) -> str:
-        existing = self.hook.describe_data_quality_job_definition_or_none(name)
+        existing = self.hook.describe_or_none("data_quality_job_definition", name)
         if existing is None:
             self.log.info("Creating data-quality job definition %s", name)
             try:
@@ -343,7 +343,7 @@ class EnsureMonitoringScheduleOperator(ModelMonitorBaseOperator):
             except ClientError as error:
                 if error.response.get("Error", {}).get("Code") != "ResourceInUse":
                     raise
-                existing = self.hook.describe_data_quality_job_definition_or_none(name)
+                existing = self.hook.describe_or_none("data_quality_job_definition", name)
                 if existing is None:
                     raise
         differences = spec_differences(spec, existing)
@@ -354,7 +354,7 @@ class EnsureMonitoringScheduleOperator(ModelMonitorBaseOperator):
         return existing["JobDefinitionArn"]
 
     def _ensure_schedule(self, config: dict[str, Any], actions: list[str]) -> dict[str, Any]:
-        existing = self.hook.describe_monitoring_schedule_or_none(self.schedule_name)
+        existing = self.hook.describe_or_none("monitoring_schedule", self.schedule_name)
         if existing is None:
             self.log.info("Creating monitoring schedule %s (%s)", self.schedule_name, self.schedule_expression)
             try:

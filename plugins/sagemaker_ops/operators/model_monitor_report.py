@@ -50,7 +50,7 @@ class MonitoringExecutionsOperator(ModelMonitorBaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         check_resource_name("schedule_name", self.schedule_name)
         check_positive("max_results", self.max_results, 100)
-        schedule = self.hook.describe_monitoring_schedule_or_none(self.schedule_name)
+        schedule = self.hook.describe_or_none("monitoring_schedule", self.schedule_name)
         if schedule is None:
             raise AirflowSkipException(f"Monitoring schedule {self.schedule_name} does not exist (yet): release "
                                        "the endpoint with its monitoring section first.")
@@ -81,7 +81,7 @@ class MonitoringExecutionsOperator(ModelMonitorBaseOperator):
                      "failure_reason": summary.get("FailureReason"), "processing_job_name": None,
                      "report_s3_uri": None, "violation_count": None, "violation_summary": {}}
         arn = summary.get("ProcessingJobArn")
-        job = self.hook.describe_processing_job_or_none(arn.rsplit("/", 1)[-1]) if arn else None
+        job = self.hook.describe_or_none("processing_job", arn.rsplit("/", 1)[-1]) if arn else None
         if job is None:
             return execution
         execution["processing_job_name"] = job["ProcessingJobName"]

@@ -28,7 +28,17 @@ if TYPE_CHECKING:
 
 
 class _UploadArtifactsOperator(AwsBaseOperator[S3Hook]):
-    """Shared by the packaging operators: the bucket is created once, an archive is uploaded once."""
+    """
+    Shared by the packaging operators: the bucket is created once, an archive is uploaded once.
+
+    :param bucket: the S3 bucket for model artifacts.
+    :param key_prefix: the key prefix the archives are written under.
+    :param create_bucket: create ``bucket`` if it does not exist (idempotent).
+    :param aws_conn_id: the Airflow connection used for AWS credentials.
+    :param region_name: AWS region name; also the region a new bucket is created in.
+    :param verify: whether to verify SSL certificates.
+    :param botocore_config: botocore client configuration (a dict).
+    """
 
     aws_hook_class = S3Hook
     ui_color = "#f3e5ab"
@@ -101,13 +111,9 @@ class PackageModelOperator(_UploadArtifactsOperator):
     Returns ``{"s3_uri", "sha256", "uploaded", "size_bytes", "bucket", "key"}``.
 
     :param source_dir: the model source folder (absolute, or relative to the worker's working directory).
-    :param bucket: the S3 bucket for model artifacts.
     :param key_prefix: the key prefix under which ``<sha256>/model.tar.gz`` is written.
-    :param create_bucket: create ``bucket`` if it does not exist (idempotent).
-    :param aws_conn_id: the Airflow connection used for AWS credentials.
-    :param region_name: AWS region name; also the region a new bucket is created in.
-    :param verify: whether to verify SSL certificates.
-    :param botocore_config: botocore client configuration (a dict).
+    The other parameters (``bucket``, ``create_bucket``, the AWS connection) are
+    :class:`_UploadArtifactsOperator`'s.
     """
 
     template_fields: Sequence[str] = aws_template_fields("source_dir", "bucket", "key_prefix")
@@ -161,13 +167,9 @@ class PackageMultiModelOperator(_UploadArtifactsOperator):
 
     :param models: model name to source folder, e.g. ``{"sentiment_en": "include/models/sentiment_en"}``.
         Names are letters, digits, ``.``, ``_`` or ``-``; the archive is ``<name>.tar.gz``.
-    :param bucket: the S3 bucket for model artifacts.
     :param key_prefix: the key prefix under which ``<digest>/<name>.tar.gz`` is written.
-    :param create_bucket: create ``bucket`` if it does not exist (idempotent).
-    :param aws_conn_id: the Airflow connection used for AWS credentials.
-    :param region_name: AWS region name; also the region a new bucket is created in.
-    :param verify: whether to verify SSL certificates.
-    :param botocore_config: botocore client configuration (a dict).
+    The other parameters (``bucket``, ``create_bucket``, the AWS connection) are
+    :class:`_UploadArtifactsOperator`'s.
     """
 
     template_fields: Sequence[str] = aws_template_fields("models", "bucket", "key_prefix")

@@ -195,7 +195,7 @@ class DeployEndpointOperator(_EndpointWaitingOperator):
     def _converge(self, actions_taken: list[str], wait_error: str | None) -> dict[str, Any]:
         """Describe, plan, act, wait; repeat until the plan says done (or fail)."""
         for _ in range(self.max_steps):
-            endpoint = self.hook.describe_endpoint_or_none(self.endpoint_name)
+            endpoint = self.hook.describe_or_none("endpoint", self.endpoint_name)
             step = plan_next_step(
                 endpoint,
                 endpoint_name=self.endpoint_name,
@@ -214,7 +214,7 @@ class DeployEndpointOperator(_EndpointWaitingOperator):
                 wait_error = None
                 continue  # lost a race (already exists / in progress): look again
             if not self.wait_for_completion and step.action in (Action.CREATE, Action.UPDATE):
-                return self._result(self.hook.describe_endpoint_or_none(self.endpoint_name), actions_taken)
+                return self._result(self.hook.describe_or_none("endpoint", self.endpoint_name), actions_taken)
             deleting = step.action in (Action.DELETE, Action.WAIT_DELETED)
             if self.deferrable:
                 self._defer(deleting, actions_taken)
@@ -336,7 +336,7 @@ class UpdateVariantWeightsOperator(_EndpointWaitingOperator):
     def _converge(self, actions_taken: list[str], wait_error: str | None) -> dict[str, Any]:
         """Describe, decide, call, wait; repeat until the endpoint serves the wanted weights."""
         for _ in range(self.max_steps):
-            endpoint = self.hook.describe_endpoint_or_none(self.endpoint_name)
+            endpoint = self.hook.describe_or_none("endpoint", self.endpoint_name)
             if endpoint is None:
                 raise VariantWeightsError(f"Endpoint {self.endpoint_name} does not exist; deploy it first.")
             status, reason = endpoint["EndpointStatus"], endpoint.get("FailureReason") or "no FailureReason given"
@@ -366,7 +366,7 @@ class UpdateVariantWeightsOperator(_EndpointWaitingOperator):
                 continue  # the endpoint started updating under us: wait for it, then decide again
             actions_taken.append(update.description)
             if not self.wait_for_completion:
-                return self._result(self.hook.describe_endpoint_or_none(self.endpoint_name) or {}, actions_taken)
+                return self._result(self.hook.describe_or_none("endpoint", self.endpoint_name) or {}, actions_taken)
             wait_error = self._settle(actions_taken)
         raise VariantWeightsError(
             f"Endpoint {self.endpoint_name} did not converge in {self.max_steps} steps (actions {actions_taken})."

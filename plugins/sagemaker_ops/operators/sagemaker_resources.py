@@ -312,7 +312,7 @@ class EnsureModelOperator(_EnsureResourceOperator):
         return image_uri
 
     def _describe(self, name: str) -> dict | None:
-        return self.hook.describe_model_or_none(name)
+        return self.hook.describe_or_none("model", name)
 
     def _create(self, name: str, spec: dict, tags: list[dict[str, str]]) -> dict:
         return self.hook.conn.create_model(ModelName=name, Tags=tags, **spec)
@@ -430,7 +430,7 @@ class EnsureEndpointConfigOperator(_EnsureResourceOperator):
         return variant
 
     def _describe(self, name: str) -> dict | None:
-        return self.hook.describe_endpoint_config_or_none(name)
+        return self.hook.describe_or_none("endpoint_config", name)
 
     def _create(self, name: str, spec: dict, tags: list[dict[str, str]]) -> dict:
         return self.hook.conn.create_endpoint_config(EndpointConfigName=name, Tags=tags, **spec)

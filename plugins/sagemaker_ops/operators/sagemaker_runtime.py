@@ -355,7 +355,7 @@ class TrafficSplitCheckOperator(AwsBaseOperator[SageMakerRuntimeHook]):
         return body
 
     def _current_weights(self) -> dict[str, float]:
-        endpoint = SageMakerOpsHook(**self._hook_parameters).describe_endpoint_or_none(self.endpoint_name)
+        endpoint = SageMakerOpsHook(**self._hook_parameters).describe_or_none("endpoint", self.endpoint_name)
         if endpoint is None or endpoint["EndpointStatus"] != "InService":
             status = endpoint["EndpointStatus"] if endpoint else "missing"
             raise AirflowException(f"Endpoint {self.endpoint_name} is {status}; the split is checked on an "

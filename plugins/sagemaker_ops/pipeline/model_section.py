@@ -8,13 +8,12 @@ from typing import Any
 
 from sagemaker_ops.packaging import ARCHIVE_NAME_PATTERN, MULTI_MODEL_SUFFIX
 from sagemaker_ops.pipeline.fields import SAGEMAKER_NAME_PATTERN, FieldReader
-from sagemaker_ops.pipeline.models import ArchiveConfig, ContainerConfig, ModelConfig
+from sagemaker_ops.pipeline.models import IMAGE_FIELDS, ArchiveConfig, ContainerConfig, ModelConfig
 
 ROLE_ARN_PATTERN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
 # CreateModel: 2-15 containers in a multi-container model, invoked Serial (a pipeline) or Direct.
 MAX_CONTAINERS = 15
 INFERENCE_MODES = ("Serial", "Direct")
-IMAGE_FIELDS = ("image_uri", "framework", "framework_version", "environment")
 
 
 def read_model(fields: FieldReader, data: dict) -> ModelConfig:

@@ -14,18 +14,24 @@ from typing import Any
 from sagemaker_ops.packaging import MULTI_MODEL_SUFFIX
 
 PIPELINE_TAG_KEY = "sagemaker-ops:pipeline"
+# A container's image and environment: the same names in the YAML file, here and in EnsureModelOperator.
+IMAGE_FIELDS = ("image_uri", "framework", "framework_version", "environment")
 # What a data-capture entry may name, and the CaptureMode AWS calls it.
 CAPTURE_MODES = {"input": "Input", "output": "Output"}
 
 
 @dataclass(frozen=True)
 class ServerlessConfig:
+    """A serverless variant's capacity: memory per worker and concurrent requests, instead of instances."""
+
     memory_size_mb: int
     max_concurrency: int
 
 
 @dataclass(frozen=True)
 class VariantConfig:
+    """One production variant: on ``instance_count`` instances of ``instance_type``, or serverless."""
+
     name: str
     instance_type: str | None
     instance_count: int | None
@@ -90,12 +96,20 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class ArtifactsConfig:
+    """Where the release writes its archives: ``s3://<bucket>/<prefix>/...``."""
+
     bucket: str
     prefix: str
+
+    def uri(self, *parts: str) -> str:
+        """``s3://<bucket>/<prefix>/<part>/...``: where the archives go."""
+        return "/".join((f"s3://{self.bucket}", self.prefix, *parts))
 
 
 @dataclass(frozen=True)
 class WaiterConfig:
+    """How the release's operators wait: looks ``delay_seconds`` apart, at most ``max_attempts``, deferred or not."""
+
     deferrable: bool
     delay_seconds: int
     max_attempts: int
@@ -103,6 +117,8 @@ class WaiterConfig:
 
 @dataclass(frozen=True)
 class DataCaptureConfig:
+    """Which requests and answers the endpoint captures to S3 (the input of Model Monitor)."""
+
     sampling_percentage: int
     destination_s3_uri: str
     capture: tuple[str, ...]  # "input" and/or "output"
@@ -113,6 +129,8 @@ class DataCaptureConfig:
 
 @dataclass(frozen=True)
 class AsyncInferenceConfig:
+    """An asynchronous endpoint: answers and errors go to S3 (and optionally SNS), not the response."""
+
     output_path: str
     failure_path: str
     success_topic: str | None = None
@@ -122,6 +140,8 @@ class AsyncInferenceConfig:
 
 @dataclass(frozen=True)
 class EndpointConfig:
+    """The endpoint the release deploys, its variants and hosting options."""
+
     name: str
     variants: tuple[VariantConfig, ...]
     replace_failed: bool
@@ -137,6 +157,8 @@ class EndpointConfig:
 
 @dataclass(frozen=True)
 class SmokeTestConfig:
+    """One request sent to the deployed endpoint, and the answer it must give."""
+
     payload_file: Path
     payload: str
     content_type: str
@@ -193,6 +215,8 @@ class DataQualityCheckConfig:
 
 @dataclass(frozen=True)
 class MonitoringConfig:
+    """Model Monitor data quality: the baseline, the schedule, the DAG's check and where reports go."""
+
     baseline: BaselineConfig
     schedule: MonitoringScheduleConfig
     check: DataQualityCheckConfig
@@ -201,6 +225,8 @@ class MonitoringConfig:
 
 @dataclass(frozen=True)
 class PipelineConfig:
+    """One pipeline file: one release DAG."""
+
     path: Path
     name: str
     description: str
