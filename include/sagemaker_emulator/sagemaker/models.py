@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import time
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from sagemaker_emulator.sagemaker.endpoint_features import describe_features, validate_features
 from sagemaker_emulator.s3_uri import is_s3_uri
@@ -65,35 +65,38 @@ def arn(region: str, account: str, kind: str, name: str) -> str:
 
 
 @dataclass
-class Model:
+class _Resource:
+    """A resource that is its create request, described back with its ARN and creation time."""
+
+    ARN_MEMBER: ClassVar[str]
     name: str
     arn: str
-    spec: ModelSpec
+    spec: Any
     created: float = field(default_factory=time.time)
     tags: dict[str, str] = field(default_factory=dict)
+
+    def describe(self) -> dict[str, Any]:
+        return {**self.spec.to_aws(), self.ARN_MEMBER: self.arn, "CreationTime": self.created}
+
+
+@dataclass
+class Model(_Resource):
+    ARN_MEMBER = "ModelArn"
+    spec: ModelSpec
 
     @property
     def containers(self) -> list[ContainerDefinition]:
         return self.spec.all_containers
 
-    def describe(self) -> dict[str, Any]:
-        return {**self.spec.to_aws(), "ModelArn": self.arn, "CreationTime": self.created}
-
 
 @dataclass
-class EndpointConfig:
-    name: str
-    arn: str
+class EndpointConfig(_Resource):
+    ARN_MEMBER = "EndpointConfigArn"
     spec: EndpointConfigSpec
-    created: float = field(default_factory=time.time)
-    tags: dict[str, str] = field(default_factory=dict)
 
     @property
     def variants(self) -> list[ProductionVariant]:
         return self.spec.production_variants
-
-    def describe(self) -> dict[str, Any]:
-        return {**self.spec.to_aws(), "EndpointConfigArn": self.arn, "CreationTime": self.created}
 
 
 @dataclass
