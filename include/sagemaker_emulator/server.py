@@ -23,7 +23,7 @@ from sagemaker_emulator.runtime.telemetry import EndpointMetrics
 from sagemaker_emulator.sagemaker import responses
 from sagemaker_emulator.sagemaker.errors import AwsError
 from sagemaker_emulator.sagemaker.models import SageMakerBackend
-from sagemaker_emulator.sagemaker.monitoring import Monitoring
+from sagemaker_emulator.sagemaker.monitoring_schedules import Monitoring
 from sagemaker_emulator.sagemaker.processing import ProcessingJobs
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ import logging
 from datetime import datetime, timedelta, timezone
 from typing import Callable, Iterable
 
-from sagemaker_emulator.sagemaker.monitoring import Execution, Monitoring, MonitoringSchedule
+from sagemaker_emulator.sagemaker.monitoring_schedules import Execution, Monitoring, MonitoringSchedule
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from typing import Any
 from sagemaker_emulator import moto_bridge
 from sagemaker_emulator.config import Settings
 from sagemaker_emulator.s3_uri import parse_s3_uri
-from sagemaker_emulator.sagemaker.monitoring import COMPLETED_WITH_VIOLATIONS
+from sagemaker_emulator.sagemaker.monitoring_schedules import COMPLETED_WITH_VIOLATIONS
 from sagemaker_emulator.sagemaker.processing import JobStatus, ProcessingJob
 
 log = logging.getLogger(__name__)
