@@ -29,6 +29,7 @@ import ctypes
 import gc
 import importlib.util
 import itertools
+import json
 import logging
 import os
 import shutil
@@ -39,13 +40,22 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Iterator
+from typing import Callable, Iterator
+from urllib.parse import parse_qsl
 
-from aiohttp import web
-
-from sagemaker_emulator.runtime.handler import JSON, HandlerContext, MissingProgramError, ModelLoadError, Transformer
-from sagemaker_emulator.runtime.worker import (
+from sagemaker_emulator.runtime.handler import JSON, MissingProgramError, ModelLoadError, Transformer
+from sagemaker_emulator.runtime.model_server import (
+    METHOD_NOT_ALLOWED,
+    NOT_FOUND,
+    OK,
+    Handler,
     InferenceThread,
+    Request,
+    Response,
+    json_response,
+    predict,
+)
+from sagemaker_emulator.runtime.worker import (
     ModelSource,
     StartupError,
     _max_extract_bytes,
@@ -239,29 +249,31 @@ class ModelStore:
         shutil.rmtree(self.models_dir / name, ignore_errors=True)
 
 
-def _error(status: int, error_type: str, message: str) -> web.Response:
+def _error(status: int, error_type: str, message: str) -> Response:
     """The model server's error body: {"code", "type", "message"}."""
-    return web.json_response({"code": status, "type": error_type, "message": message}, status=status)
+    return json_response({"code": status, "type": error_type, "message": message}, status=status)
 
 
-def _not_loaded(name: str) -> web.Response:
+def _not_loaded(name: str) -> Response:
     return _error(404, "ModelNotFoundException", f"Model not found: {name}")
 
 
-def build_multi_model_app(models_dir: Path, container_name: str, inference: InferenceThread,
-                          client_max_size: int) -> web.Application:
-    """The routes of the multi-model container contract."""
+def multi_model_handler(models_dir: Path, container_name: str,
+                        inference: InferenceThread) -> tuple[Handler, Callable[[], None]]:
+    """The routes of the multi-model container contract, and the clean-up to run at shutdown."""
     store = ModelStore(models_dir, container_name)
     loader = InferenceThread(asyncio.get_running_loop(), name="model-loader")
 
-    async def ping(request: web.Request) -> web.Response:
-        return web.Response(status=200)
-
-    async def load(request: web.Request) -> web.Response:
-        try:
-            fields = {**request.query, **(await request.json() if request.can_read_body else {})}
-        except ValueError:
-            return _error(400, "BadRequestException", "The request body is not valid JSON.")
+    async def load(request: Request) -> Response:
+        fields = dict(parse_qsl(request.query))
+        if request.body:
+            try:
+                document = json.loads(request.body)
+            except ValueError:
+                document = None
+            if not isinstance(document, dict):
+                return _error(400, "BadRequestException", "The request body is not a valid JSON object.")
+            fields.update(document)
         name, url = fields.get("model_name"), fields.get("url")
         if not name or not url:
             return _error(400, "BadRequestException", "Parameters model_name and url are required.")
@@ -276,64 +288,56 @@ def build_multi_model_app(models_dir: Path, container_name: str, inference: Infe
         finally:
             store.loading.discard(name)
         store.models[name] = report.model
-        return web.json_response({"status": f'Model "{name}" loaded', "modelName": name,
-                                  "memoryBytes": report.model.memory_bytes,
-                                  "downloadMicros": round(report.download_us), "loadMicros": round(report.load_us)})
+        return json_response({"status": f'Model "{name}" loaded', "modelName": name,
+                              "memoryBytes": report.model.memory_bytes,
+                              "downloadMicros": round(report.download_us), "loadMicros": round(report.load_us)})
 
-    async def list_models(request: web.Request) -> web.Response:
+    def list_models(request: Request) -> Response:
         names = sorted(store.models)
+        query = dict(parse_qsl(request.query))
         try:
-            limit = int(request.query.get("limit", DEFAULT_LIST_LIMIT))
-            start = int(request.query.get("next_page_token", 0))
+            limit = int(query.get("limit", DEFAULT_LIST_LIMIT))
+            start = int(query.get("next_page_token", 0))
         except ValueError:
             return _error(400, "BadRequestException", "limit and next_page_token must be integers.")
         page = names[start:start + max(limit, 1)]
         body: dict = {"models": [{"modelName": n, "modelUrl": store.models[n].url.split("?", 1)[0]} for n in page]}
         if start + len(page) < len(names):
             body["nextPageToken"] = str(start + len(page))
-        return web.json_response(body)
+        return json_response(body)
 
-    async def describe(request: web.Request) -> web.Response:
-        model = store.models.get(request.match_info["name"])
+    def describe(name: str) -> Response:
+        model = store.models.get(name)
         if model is None:
-            return _not_loaded(request.match_info["name"])
-        return web.json_response({"modelName": model.name, "modelUrl": model.url.split("?", 1)[0],
-                                  "memoryBytes": model.memory_bytes})
+            return _not_loaded(name)
+        return json_response({"modelName": model.name, "modelUrl": model.url.split("?", 1)[0],
+                              "memoryBytes": model.memory_bytes})
 
-    async def unload(request: web.Request) -> web.Response:
-        model = store.models.pop(request.match_info["name"], None)
+    async def unload(name: str) -> Response:
+        model = store.models.pop(name, None)
         if model is None:
-            return _not_loaded(request.match_info["name"])
+            return _not_loaded(name)
         await loader.run(store.unload, model)
-        return web.json_response({"status": f'Model "{model.name}" unloaded'})
+        return json_response({"status": f'Model "{model.name}" unloaded'})
 
-    async def invoke(request: web.Request) -> web.Response:
-        model = store.models.get(request.match_info["name"])
+    def invoke(name: str, request: Request) -> Response | asyncio.Future:
+        model = store.models.get(name)
         if model is None:
-            return _not_loaded(request.match_info["name"])
-        body = await request.read()
-        headers = request.headers
-        transformer = model.transformer
-        context = HandlerContext(transformer.model_dir, dict(headers))
-        result = await inference.run(
-            transformer.transform, body, headers.get("Content-Type"), headers.get("Accept"), context)
-        if result.status >= 500:
-            log.error("Invocation of %s failed with status %d", model.name, result.status, exc_info=result.error)
-        elif result.error is not None:
-            log.warning("Invocation of %s rejected with status %d: %s", model.name, result.status, result.error)
-        return web.Response(status=result.status, reason=result.phrase, body=result.body,
-                            headers={**result.headers, "Content-Type": result.content_type})
+            return _not_loaded(name)
+        return inference.run(predict, model.transformer, request, model.name)
 
-    async def close_loader(app: web.Application) -> None:
-        loader.close()
+    def handle(request: Request):
+        method, parts = request.method, request.path.strip("/").split("/")
+        if parts == ["ping"]:
+            return OK if method in ("GET", "HEAD") else METHOD_NOT_ALLOWED
+        if parts[0] != "models" or len(parts) > 3 or (len(parts) == 3 and parts[2] != "invoke"):
+            return NOT_FOUND
+        if len(parts) == 1:
+            return load(request) if method == "POST" else list_models(request) if method == "GET" else METHOD_NOT_ALLOWED
+        if len(parts) == 3:
+            return invoke(parts[1], request) if method == "POST" else METHOD_NOT_ALLOWED
+        if method == "GET":
+            return describe(parts[1])
+        return unload(parts[1]) if method == "DELETE" else METHOD_NOT_ALLOWED
 
-    app = web.Application(client_max_size=client_max_size)
-    app.router.add_get("/ping", ping)
-    app.router.add_post("/models", load)
-    app.router.add_get("/models", list_models)
-    app.router.add_get("/models/{name}", describe)
-    app.router.add_delete("/models/{name}", unload)
-    app.router.add_post("/models/{name}/invoke", invoke)
-    app.on_cleanup.append(close_loader)
-    return app
-
+    return handle, loader.close

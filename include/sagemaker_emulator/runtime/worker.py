@@ -28,18 +28,14 @@ import http.client
 import json
 import logging
 import os
-import queue
 import signal
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator
-
-from aiohttp import web
+from typing import Iterator
 
 from sagemaker_emulator.runtime.archive import (
     DEFAULT_MAX_EXTRACT_BYTES,
@@ -49,13 +45,12 @@ from sagemaker_emulator.runtime.archive import (
 )
 from sagemaker_emulator.runtime.handler import (
     JSON,
-    HandlerContext,
     MissingProgramError,
     ModelLoadError,
     Transformer,
     import_user_module,
-    warm_default_codecs,
 )
+from sagemaker_emulator.runtime.model_server import serve
 from sagemaker_emulator.runtime.serving_processes import (
     ServingProcess,
     WorkerCountError,
@@ -68,8 +63,6 @@ log = logging.getLogger("sagemaker_emulator.worker")
 
 DOWNLOAD_TIMEOUT_SECONDS = 60  # per socket operation, not for the whole download
 DOWNLOAD_CHUNK_BYTES = 1024 * 1024
-MAX_REQUEST_BYTES = 1024**3  # async inference payloads reach 1 GB; the front end enforces 6 MB for real-time
-SHUTDOWN_GRACE_SECONDS = 3  # lets an in-flight response finish after SIGTERM, but keeps exit prompt
 MAX_REASON_CHARS = 1024  # DescribeEndpoint's FailureReason is at most 1024 characters
 
 
@@ -314,142 +307,7 @@ def _capitalised(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-# --- Serving -----------------------------------------------------------------------------------
-
-
-class InferenceThread:
-    """One thread that runs predictions one at a time, in arrival order, off the event loop.
-
-    It does what ``run_in_executor`` on a one-thread ``ThreadPoolExecutor`` does, with less work
-    per hand-off: a job is one ``SimpleQueue.put`` and its answer one ``call_soon_threadsafe``, with
-    no ``concurrent.futures.Future`` chained to an asyncio one. Every invocation pays for the
-    hand-off twice (there and back), so this is on the worker's hot path.
-    """
-
-    def __init__(self, loop: asyncio.AbstractEventLoop, name: str = "inference"):
-        self._loop = loop
-        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
-        # A daemon: a prediction still running at exit must not keep the process alive.
-        self._thread = threading.Thread(target=self._work, name=name, daemon=True)
-        self._thread.start()
-
-    def run(self, function: Callable[..., Any], *args: Any) -> asyncio.Future:
-        """Queue ``function(*args)``; the future resolves on the loop with its result or exception."""
-        future = self._loop.create_future()
-        self._jobs.put((future, function, args))
-        return future
-
-    def run_soon(self, function: Callable[..., Any], *args: Any) -> None:
-        """Queue ``function(*args)`` without waiting for it (its failure is logged)."""
-        self._jobs.put((None, function, args))
-
-    def close(self) -> None:
-        """Cancel the jobs still queued and end the thread once the current one returns."""
-        while True:
-            try:
-                job = self._jobs.get_nowait()
-            except queue.Empty:
-                break
-            if job is not None and job[0] is not None:
-                job[0].cancel()
-        self._jobs.put(None)
-
-    def _work(self) -> None:
-        while (job := self._jobs.get()) is not None:
-            future, function, args = job
-            if future is not None and future.cancelled():
-                continue  # nobody waits for it any more
-            try:
-                result, error = function(*args), None
-            except BaseException as raised:  # handed to the waiting request, as an executor does
-                result, error = None, raised
-            if future is None:
-                if error is not None:
-                    log.error("Background job %s failed", getattr(function, "__name__", function), exc_info=error)
-                continue
-            try:
-                self._loop.call_soon_threadsafe(_settle, future, result, error)
-            except RuntimeError:  # the loop has closed: the worker is exiting
-                return
-
-
-def _settle(future: asyncio.Future, result: Any, error: BaseException | None) -> None:
-    if future.cancelled():
-        return
-    if error is None:
-        future.set_result(result)
-    else:
-        future.set_exception(error)
-
-
-def build_app(transformer: Transformer, inference: InferenceThread) -> web.Application:
-    """The two routes of the SageMaker container contract."""
-
-    async def ping(request: web.Request) -> web.Response:
-        # The server only listens once the model is loaded, so answering at all means healthy.
-        return web.Response(status=200)
-
-    async def invocations(request: web.Request) -> web.Response:
-        body = await request.read()
-        headers = request.headers
-        context = HandlerContext(transformer.model_dir, dict(headers))
-        result = await inference.run(
-            transformer.transform, body, headers.get("Content-Type"), headers.get("Accept"), context
-        )
-        if result.status >= 500:
-            log.error("Invocation failed with status %d", result.status, exc_info=result.error)
-        elif result.error is not None:
-            log.warning("Invocation rejected with status %d: %s", result.status, result.error)
-        headers = {**result.headers, "Content-Type": result.content_type}
-        return web.Response(status=result.status, reason=result.phrase, body=result.body, headers=headers)
-
-    app = web.Application(client_max_size=MAX_REQUEST_BYTES)
-    app.router.add_get("/ping", ping)
-    app.router.add_post("/invocations", invocations)
-    return app
-
-
-async def serve(transformer: Transformer | None, args: argparse.Namespace, status: StatusChannel,
-                started: float, process: ServingProcess) -> int:
-    """Serve on this process's sockets until SIGTERM or SIGINT (no transformer: a multi-model server).
-
-    The first serving process reports ready and supervises the others; returns the exit code.
-    """
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    process.supervise(stop)
-    # One thread: one prediction at a time, like one model-server worker.
-    inference = InferenceThread(loop)
-    runner = web.AppRunner(
-        build_app(transformer, inference) if transformer is not None else _multi_model_app(args, inference),
-        access_log=None,  # a line per invocation would flood the endpoint's log stream
-        handle_signals=False,
-        shutdown_timeout=SHUTDOWN_GRACE_SECONDS,
-    )
-    await runner.setup()
-    for sock in process.sockets:  # bound before the fork (serving_processes.py)
-        await web.SockSite(runner, sock).start()
-    if process.primary:
-        status.ready(process)
-        log.info("Model server listening on http://%s:%d with %d worker process(es); start-up took %.2f s",
-                 args.host, process.listeners.port, len(process.pids), time.monotonic() - started)
-    if transformer is not None and transformer.uses_default_codecs:
-        # numpy is kept out of start-up; load it now on the inference thread, before the first
-        # request needs it, instead of making that request pay for the import.
-        inference.run_soon(warm_default_codecs)
-    await stop.wait()
-    log.info("Stop signal received, shutting down")
-    try:
-        # aiohttp waits up to shutdown_timeout twice (finish, then cancel) for each in-flight request;
-        # bound the whole shutdown by the grace period instead.
-        await asyncio.wait_for(runner.cleanup(), SHUTDOWN_GRACE_SECONDS)
-    except asyncio.TimeoutError:
-        log.warning("A request was still running %d s after the stop signal; abandoning it", SHUTDOWN_GRACE_SECONDS)
-    inference.close()
-    # The siblings got the same SIGTERM (the instance signals its process group) and need as long.
-    return await process.finish(grace=SHUTDOWN_GRACE_SECONDS + 1)
+# --- Serving (the HTTP server itself: model_server.py) -----------------------------------------
 
 
 def _multi_model_mode() -> bool:
@@ -457,11 +315,12 @@ def _multi_model_mode() -> bool:
     return os.environ.get("SAGEMAKER_MULTI_MODEL", "").strip().lower() == "true"
 
 
-def _multi_model_app(args: argparse.Namespace, inference: InferenceThread) -> web.Application:
+def _multi_model_handler(args: argparse.Namespace):
+    """The multi-model server's handler and clean-up, built on the serving process's inference thread."""
     # Imported here: the module imports this one, and single-model workers never need it.
-    from sagemaker_emulator.runtime.multimodel_server import build_multi_model_app
+    from sagemaker_emulator.runtime.multimodel_server import multi_model_handler
 
-    return build_multi_model_app(Path(args.model_dir).resolve(), args.container_name, inference, MAX_REQUEST_BYTES)
+    return lambda inference: multi_model_handler(Path(args.model_dir).resolve(), args.container_name, inference)
 
 
 # --- Entry point -------------------------------------------------------------------------------
@@ -549,7 +408,7 @@ def main(argv: list[str] | None = None) -> int:
         # A multi-model container starts empty; SageMaker loads models through its /models API.
         transformer = None if _multi_model_mode() else load_model(args, status)
         process = start_serving_processes(args, status)
-        return asyncio.run(serve(transformer, args, status, started, process))
+        return asyncio.run(serve(transformer, args, status, started, process, _multi_model_handler(args)))
     except StartupError as error:
         log.error("Worker start-up failed: %s", error.reason)
         status.failed(error.reason)
