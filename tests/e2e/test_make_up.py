@@ -24,7 +24,7 @@ HEALTHY_WITHIN = 150  # seconds from `make up` until every Airflow component rep
 DAGS_LISTED_WITHIN = 60  # seconds more until the dag-processor has stored every DAG file
 STOPPED_WITHIN = 60  # seconds from Ctrl-C until `make up` has exited
 COMPONENTS = ("airflow standalone", "airflow scheduler", "airflow dag-processor", "airflow triggerer",
-              "airflow api_server", "sagemaker_emulator.cli serve")
+              "airflow api_server", "LocalExecutor", "sagemaker_emulator.cli serve")
 
 
 class MakeUp:
@@ -35,6 +35,7 @@ class MakeUp:
         self.api_url = f"http://127.0.0.1:{free_port()}"
         self.log_path = home / "make-up.log"
         self.process: subprocess.Popen | None = None
+        self.seen: dict[int, psutil.Process] = {}  # every process of it observed, for the clean-up
 
     def start(self) -> None:
         env = user_shell_env(AIRFLOW_HOME=str(self.home), AIRFLOW__API__PORT=self.api_url.rsplit(":", 1)[1],
@@ -90,7 +91,9 @@ def user_shell_env(**settings: str) -> dict[str, str]:
 
 
 def processes_of(make_up: MakeUp) -> list[psutil.Process]:
-    """Everything `make up` started: its process tree, and any process carrying its AIRFLOW_HOME."""
+    """Everything `make up` started: its process tree, and any process whose environment carries its
+    AIRFLOW_HOME (one that left the tree; processes renamed by setproctitle lose their environment, but the
+    test takes the tree while they are in it)."""
     found = {}
     try:
         found.update({p.pid: p for p in psutil.Process(make_up.process.pid).children(recursive=True)})
@@ -99,6 +102,7 @@ def processes_of(make_up: MakeUp) -> list[psutil.Process]:
     for process in psutil.process_iter(["environ"]):
         if (process.info["environ"] or {}).get("AIRFLOW_HOME") == str(make_up.home):
             found.setdefault(process.pid, process)
+    make_up.seen.update(found)
     return [process for process in found.values() if running(process)]
 
 
@@ -125,9 +129,13 @@ def make_up(tmp_path: Path):
     started.home.mkdir()
     started.start()
     yield started
-    leftovers = processes_of(started)  # only when the test failed half-way
+    processes_of(started)
+    leftovers = [process for process in started.seen.values() if running(process)]  # when the test failed
     for process in leftovers:
-        process.kill()
+        try:
+            process.kill()
+        except psutil.NoSuchProcess:
+            pass
     psutil.wait_procs(leftovers, timeout=10)
     if started.process.poll() is None:
         started.process.kill()
