@@ -67,11 +67,15 @@ def main() -> int:
     emulator = EmulatorProcess(args.emulator_port, log=home / "emulator.log")
     standalone: subprocess.Popen | None = None
     try:
-        emulator.start()
+        try:
+            emulator.start()
+        except RuntimeError as error:  # its port is taken or it did not answer: the message says which
+            print(error, file=sys.stderr)
+            return 1
         print(f"emulator running at {emulator.url} (log: {emulator.log})", flush=True)
         env = standalone_env(emulator.url, api_port)  # standalone creates or upgrades the database itself
-        # A session of its own: Ctrl-C reaches standalone only through stop_standalone, which signals
-        # its whole process group, so no component outlives it.
+        # A session of its own: a terminal's Ctrl-C would reach each component twice (directly, then from
+        # standalone), which can deadlock the dag-processor; stop_standalone signals standalone alone.
         standalone = subprocess.Popen([str(Path(VENV_BIN) / "airflow"), "standalone"], env=env,
                                       stdin=subprocess.DEVNULL, start_new_session=True)
         returncode = serve(standalone, api_port, home)
@@ -80,9 +84,6 @@ def main() -> int:
     except StopRequested as stop:
         print(f"\n{stop}: stopping Airflow, then the emulator (Ctrl-C again to kill at once)", flush=True)
         return 0
-    except RuntimeError as error:  # the emulator could not start: the message says why
-        print(error, file=sys.stderr)
-        return 1
     finally:
         Shutdown.handle(Shutdown.insist)
         if standalone is not None:
