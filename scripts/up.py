@@ -144,8 +144,8 @@ def stop_standalone(standalone: subprocess.Popen) -> None:
     while standalone.poll() is None and time.monotonic() < deadline and not Shutdown.hurry:
         time.sleep(0.2)
     if standalone.poll() is None:
-        print(f"airflow standalone did not stop within {STOP_GRACE} s: killing it and its components",
-              file=sys.stderr, flush=True)
+        reason = "asked twice" if Shutdown.hurry else f"airflow standalone did not stop within {STOP_GRACE} s"
+        print(f"{reason}: killing it and its components", file=sys.stderr, flush=True)
         signal_group(standalone.pid, signal.SIGKILL)
     standalone.wait()
 
