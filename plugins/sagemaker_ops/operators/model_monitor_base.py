@@ -13,13 +13,12 @@ from collections.abc import Callable, Mapping, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 from airflow.providers.amazon.aws.triggers.sagemaker import SageMakerTrigger
 from airflow.providers.amazon.aws.utils import validate_execute_complete_event
-from airflow.sdk import conf
 from sagemaker_ops.hooks.s3 import S3OpsHook
 from sagemaker_ops.hooks.sagemaker import ProcessingJobFailed, SageMakerOpsHook
 from sagemaker_ops.model_monitor_jobs import job_name
+from sagemaker_ops.operators.base import SageMakerOpsOperator, WaitingOperator, check_waiter_arguments, store_arguments
 from sagemaker_ops.specs import spec_hash
 
 if TYPE_CHECKING:
@@ -42,13 +41,7 @@ def check_s3_uri(field: str, value: Any) -> None:
         raise ValueError(f"{field} must be an s3:// URI, got {value!r}.")
 
 
-def check_positive(field: str, value: Any, maximum: int | None = None) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1 or (maximum and value > maximum):
-        bound = f"from 1 to {maximum}" if maximum else ">= 1"
-        raise ValueError(f"{field} must be an integer {bound}, got {value!r}.")
-
-
-class ModelMonitorBaseOperator(AwsBaseOperator[SageMakerOpsHook]):
+class ModelMonitorBaseOperator(SageMakerOpsOperator[SageMakerOpsHook]):
     """The SageMaker hook (``self.hook``) and an S3 hook on the same connection (``self.s3``)."""
 
     aws_hook_class = SageMakerOpsHook
@@ -69,7 +62,7 @@ class ModelMonitorBaseOperator(AwsBaseOperator[SageMakerOpsHook]):
         return job["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["S3Uri"]
 
 
-class AnalyzerJobOperator(ModelMonitorBaseOperator):
+class AnalyzerJobOperator(WaitingOperator[SageMakerOpsHook], ModelMonitorBaseOperator):
     """An operator that runs the analyzer locally (``mode="local"``) or as a processing job (``"processing"``).
 
     :param mode: ``local`` (in the task) or ``processing`` (a SageMaker processing job).
@@ -84,6 +77,7 @@ class AnalyzerJobOperator(ModelMonitorBaseOperator):
 
     resumed_job_name: str | None = None  # set when execute() runs again after a deferred wait
 
+    @store_arguments
     def __init__(
         self,
         *,
@@ -92,27 +86,14 @@ class AnalyzerJobOperator(ModelMonitorBaseOperator):
         instance_type: str = "ml.m5.xlarge",
         max_runtime_seconds: int = 3600,
         image_uri: str | None = None,
-        waiter_delay: int = 30,
-        waiter_max_attempts: int = 120,
-        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         **kwargs: Any,
     ) -> None:
-        kwargs.setdefault("multiple_outputs", True)
         super().__init__(**kwargs)
-        self.mode = mode
-        self.role_arn = role_arn
-        self.instance_type = instance_type
-        self.max_runtime_seconds = max_runtime_seconds
-        self.image_uri = image_uri
-        self.waiter_delay = waiter_delay
-        self.waiter_max_attempts = waiter_max_attempts
-        self.deferrable = deferrable
 
     def check_processing_arguments(self) -> None:
         if not self.role_arn:
             raise ValueError("role_arn is required with mode='processing' (the processing job's role).")
-        check_positive("waiter_delay", self.waiter_delay)
-        check_positive("waiter_max_attempts", self.waiter_max_attempts)
+        check_waiter_arguments(self)
 
     @staticmethod
     def attempt_names(name_prefix: str, build_request: Callable[[str], dict[str, Any]]) -> list[str]:
@@ -128,10 +109,7 @@ class AnalyzerJobOperator(ModelMonitorBaseOperator):
         name = job["ProcessingJobName"]
         if self.deferrable:
             self.defer(
-                trigger=SageMakerTrigger(job_name=name, job_type="processing", waiter_delay=self.waiter_delay,
-                                         waiter_max_attempts=self.waiter_max_attempts, aws_conn_id=self.aws_conn_id,
-                                         region_name=self.region_name, verify=self.verify,
-                                         botocore_config=self.botocore_config),
+                trigger=SageMakerTrigger(job_name=name, job_type="processing", **self.trigger_arguments()),
                 method_name="execute_complete",
             )
         return self.hook.wait_for_processing_job(name, self.waiter_delay, self.waiter_max_attempts)

@@ -38,8 +38,8 @@ from sagemaker_ops.model_monitor_jobs import (
     violations_table,
     window_id,
 )
-from sagemaker_ops.operators.model_monitor_base import MODES, AnalyzerJobOperator, check_choice, check_positive, \
-    check_s3_uri
+from sagemaker_ops.operators.base import check_positive, store_arguments
+from sagemaker_ops.operators.model_monitor_base import MODES, AnalyzerJobOperator, check_choice, check_s3_uri
 from sagemaker_ops.specs import check_resource_name
 
 if TYPE_CHECKING:
@@ -126,6 +126,7 @@ class DataQualityCheckOperator(AnalyzerJobOperator):
         "endpoint_name", "statistics_s3_uri", "constraints_s3_uri", "output_s3_uri", "capture_s3_uri",
         "window_minutes", "window_start", "window_end", "policy", "schedule_name", "role_arn", "image_uri")
 
+    @store_arguments
     def __init__(
         self,
         *,
@@ -143,17 +144,6 @@ class DataQualityCheckOperator(AnalyzerJobOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.endpoint_name = endpoint_name
-        self.statistics_s3_uri = statistics_s3_uri
-        self.constraints_s3_uri = constraints_s3_uri
-        self.output_s3_uri = output_s3_uri
-        self.capture_s3_uri = capture_s3_uri
-        self.window_minutes = window_minutes
-        self.window_start = window_start
-        self.window_end = window_end
-        self.policy = policy
-        self.publish_metrics = publish_metrics
-        self.schedule_name = schedule_name
 
     def _validate(self) -> None:
         check_resource_name("endpoint_name", self.endpoint_name)

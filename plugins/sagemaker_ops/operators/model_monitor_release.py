@@ -35,13 +35,13 @@ from sagemaker_ops.model_monitor_jobs import (
     s3_join,
     schedule_config,
 )
+from sagemaker_ops.operators.base import check_positive, check_waiter_arguments, store_arguments
 from sagemaker_ops.operators.model_monitor_base import (
     DIGEST_LENGTH,
     MODES,
     AnalyzerJobOperator,
     ModelMonitorBaseOperator,
     check_choice,
-    check_positive,
     check_s3_uri,
 )
 from sagemaker_ops.specs import aws_tags, check_resource_name, check_tags, derive_name, spec_differences, spec_hash
@@ -94,6 +94,7 @@ class CreateDataQualityBaselineOperator(AnalyzerJobOperator):
         "dataset", "output_s3_uri", "exclude_columns", "role_arn", "image_uri", "job_name_prefix")
     template_fields_renderers: ClassVar[dict] = {"exclude_columns": "json"}
 
+    @store_arguments
     def __init__(
         self,
         *,
@@ -106,12 +107,6 @@ class CreateDataQualityBaselineOperator(AnalyzerJobOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.dataset = dataset
-        self.output_s3_uri = output_s3_uri
-        self.dataset_format = dataset_format
-        self.header = header
-        self.exclude_columns = exclude_columns
-        self.job_name_prefix = job_name_prefix
 
     def _validate(self) -> None:
         if not isinstance(self.dataset, str | Path) or not Path(self.dataset).is_file():
@@ -238,6 +233,7 @@ class EnsureMonitoringScheduleOperator(ModelMonitorBaseOperator):
         "schedule_expression", "image_uri", "environment", "tags")
     template_fields_renderers: ClassVar[dict] = {"environment": "json", "tags": "json"}
 
+    @store_arguments
     def __init__(
         self,
         *,
@@ -260,25 +256,7 @@ class EnsureMonitoringScheduleOperator(ModelMonitorBaseOperator):
         waiter_max_attempts: int = 60,
         **kwargs: Any,
     ) -> None:
-        kwargs.setdefault("multiple_outputs", True)
         super().__init__(**kwargs)
-        self.schedule_name = schedule_name
-        self.endpoint_name = endpoint_name
-        self.statistics_s3_uri = statistics_s3_uri
-        self.constraints_s3_uri = constraints_s3_uri
-        self.output_s3_uri = output_s3_uri
-        self.role_arn = role_arn
-        self.schedule_expression = schedule_expression
-        self.instance_type = instance_type
-        self.max_runtime_seconds = max_runtime_seconds
-        self.publish_metrics = publish_metrics
-        self.data_analysis_start_time = data_analysis_start_time
-        self.data_analysis_end_time = data_analysis_end_time
-        self.image_uri = image_uri
-        self.environment = environment
-        self.tags = tags
-        self.waiter_delay = waiter_delay
-        self.waiter_max_attempts = waiter_max_attempts
 
     def _validate(self) -> None:
         check_resource_name("schedule_name", self.schedule_name)
@@ -297,8 +275,7 @@ class EnsureMonitoringScheduleOperator(ModelMonitorBaseOperator):
         if self.environment is not None and not isinstance(self.environment, Mapping):
             raise TypeError(f"environment must map strings to strings, got {self.environment!r}.")
         check_tags(self.tags)
-        check_positive("waiter_delay", self.waiter_delay)
-        check_positive("waiter_max_attempts", self.waiter_max_attempts)
+        check_waiter_arguments(self)
 
     def execute(self, context: Context) -> dict[str, Any]:
         self._validate()

@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 from airflow.sdk.exceptions import AirflowSkipException
 from sagemaker_ops.model_monitor_jobs import VIOLATIONS_FILE, iso, parse_time, s3_join, violation_summary, window_id
-from sagemaker_ops.operators.model_monitor_base import ModelMonitorBaseOperator, check_positive, check_s3_uri
+from sagemaker_ops.operators.base import check_positive, store_arguments
+from sagemaker_ops.operators.model_monitor_base import ModelMonitorBaseOperator, check_s3_uri
 from sagemaker_ops.specs import check_resource_name
 
 if TYPE_CHECKING:
@@ -41,11 +42,9 @@ class MonitoringExecutionsOperator(ModelMonitorBaseOperator):
 
     template_fields: Sequence[str] = aws_template_fields("schedule_name")
 
+    @store_arguments
     def __init__(self, *, schedule_name: str, max_results: int = 5, **kwargs: Any) -> None:
-        kwargs.setdefault("multiple_outputs", True)
         super().__init__(**kwargs)
-        self.schedule_name = schedule_name
-        self.max_results = max_results
 
     def execute(self, context: Context) -> dict[str, Any]:
         check_resource_name("schedule_name", self.schedule_name)
@@ -119,13 +118,10 @@ class DriftReportOperator(ModelMonitorBaseOperator):
 
     template_fields: Sequence[str] = aws_template_fields("check", "report_s3_uri", "executions")
 
+    @store_arguments
     def __init__(self, *, check: dict[str, Any], report_s3_uri: str, executions: dict[str, Any] | None = None,
                  **kwargs: Any) -> None:
-        kwargs.setdefault("multiple_outputs", True)
         super().__init__(**kwargs)
-        self.check = check
-        self.report_s3_uri = report_s3_uri
-        self.executions = executions
 
     def execute(self, context: Context) -> dict[str, Any]:
         from sagemaker_ops.drift_report import render_drift_report

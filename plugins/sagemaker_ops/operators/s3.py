@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from botocore.exceptions import ClientError
 
 from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
+from sagemaker_ops.operators.base import SageMakerOpsOperator, store_arguments
 from sagemaker_ops.packaging import (
     ARCHIVE_NAME_PATTERN,
     MULTI_MODEL_SUFFIX,
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 
-class _UploadArtifactsOperator(AwsBaseOperator[S3Hook]):
+class _UploadArtifactsOperator(SageMakerOpsOperator[S3Hook]):
     """
     Shared by the packaging operators: the bucket is created once, an archive is uploaded once.
 
@@ -43,12 +43,9 @@ class _UploadArtifactsOperator(AwsBaseOperator[S3Hook]):
     aws_hook_class = S3Hook
     ui_color = "#f3e5ab"
 
+    @store_arguments
     def __init__(self, *, bucket: str, key_prefix: str = "models", create_bucket: bool = True, **kwargs: Any) -> None:
-        kwargs.setdefault("multiple_outputs", True)  # lets downstream tasks use .output["<key>"]
         super().__init__(**kwargs)
-        self.bucket = bucket
-        self.key_prefix = key_prefix
-        self.create_bucket = create_bucket
 
     def _check_destination(self, key_prefix: Any) -> None:
         if not isinstance(self.bucket, str) or not self.bucket:
@@ -118,6 +115,7 @@ class PackageModelOperator(_UploadArtifactsOperator):
 
     template_fields: Sequence[str] = aws_template_fields("source_dir", "bucket", "key_prefix")
 
+    @store_arguments
     def __init__(
         self,
         *,
@@ -125,7 +123,6 @@ class PackageModelOperator(_UploadArtifactsOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.source_dir = source_dir
 
     def execute(self, context: Context) -> dict[str, Any]:
         source_dir = _source_folder("source_dir", self.source_dir)
@@ -175,6 +172,7 @@ class PackageMultiModelOperator(_UploadArtifactsOperator):
     template_fields: Sequence[str] = aws_template_fields("models", "bucket", "key_prefix")
     template_fields_renderers: ClassVar[dict] = {"models": "json"}
 
+    @store_arguments
     def __init__(
         self,
         *,
@@ -182,7 +180,6 @@ class PackageMultiModelOperator(_UploadArtifactsOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.models = models
 
     def execute(self, context: Context) -> dict[str, Any]:
         sources = self._validated_models()

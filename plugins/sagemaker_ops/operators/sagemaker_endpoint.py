@@ -14,13 +14,12 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from botocore.exceptions import ClientError
 
-from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 from airflow.providers.amazon.aws.utils import validate_execute_complete_event
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
-from airflow.sdk import conf
 from airflow.sdk.exceptions import AirflowException
 from sagemaker_ops.endpoint_plan import TRANSITIONAL_STATUSES, Action, plan_next_step
 from sagemaker_ops.hooks.sagemaker import SageMakerOpsHook, is_already_exists
+from sagemaker_ops.operators.base import WaitingOperator, check_waiter_arguments, store_arguments
 from sagemaker_ops.specs import aws_tags, check_resource_name, check_tags
 from sagemaker_ops.triggers.sagemaker import (
     ENDPOINT_STATUS_QUERIES,
@@ -43,7 +42,7 @@ class EndpointDeploymentError(AirflowException):
     """The endpoint did not end InService on the target config."""
 
 
-class _EndpointWaitingOperator(AwsBaseOperator[SageMakerOpsHook]):
+class _EndpointWaitingOperator(WaitingOperator[SageMakerOpsHook]):
     """
     Waits on one endpoint with the waiters of ``sagemaker_ops/waiters/sagemaker.json``: in the
     worker, or deferred to the triggerer (the same waiter name on both paths). The deferred path
@@ -51,25 +50,13 @@ class _EndpointWaitingOperator(AwsBaseOperator[SageMakerOpsHook]):
     """
 
     aws_hook_class = SageMakerOpsHook
-    endpoint_name: str
+    template_fields: Sequence[str] = aws_template_fields("endpoint_name")
     # A guard against something else changing the endpoint under us forever.
     max_steps = 12
 
-    def __init__(
-        self,
-        *,
-        wait_for_completion: bool = True,
-        waiter_delay: int = 30,
-        waiter_max_attempts: int = 120,
-        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
-        **kwargs: Any,
-    ) -> None:
-        kwargs.setdefault("multiple_outputs", True)  # lets downstream tasks use .output["<key>"]
+    @store_arguments
+    def __init__(self, *, endpoint_name: str, wait_for_completion: bool = True, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.wait_for_completion = wait_for_completion
-        self.waiter_delay = waiter_delay
-        self.waiter_max_attempts = waiter_max_attempts
-        self.deferrable = deferrable
 
     def execute(self, context: Context) -> dict[str, Any]:
         self._validate()
@@ -84,31 +71,24 @@ class _EndpointWaitingOperator(AwsBaseOperator[SageMakerOpsHook]):
         return self._converge(actions_taken=list(deployment.get("actions_taken", [])), wait_error=wait_error)
 
     def _validate(self) -> None:
+        """Check every argument before any AWS call."""
+        check_resource_name("endpoint_name", self.endpoint_name)
+        self._validate_change()
+        check_waiter_arguments(self)
+
+    def _validate_change(self) -> None:
+        """Check the arguments that say what to change."""
         raise NotImplementedError
 
     def _converge(self, actions_taken: list[str], wait_error: str | None) -> dict[str, Any]:
         """Take the next step toward the target state, waiting (or deferring) between steps."""
         raise NotImplementedError
 
-    def _check_waiter_arguments(self) -> None:
-        for field in ("waiter_delay", "waiter_max_attempts"):
-            value = getattr(self, field)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{field} must be an integer >= 1, got {value!r}.")
-
     def _defer(self, deleting: bool, actions_taken: list[str]) -> None:
         trigger_class = EndpointDeletedTrigger if deleting else EndpointSettledTrigger
         self.defer(
-            trigger=trigger_class(
-                endpoint_name=self.endpoint_name,
-                actions_taken=actions_taken,
-                waiter_delay=self.waiter_delay,
-                waiter_max_attempts=self.waiter_max_attempts,
-                aws_conn_id=self.aws_conn_id,
-                region_name=self.region_name,
-                verify=self.verify,
-                botocore_config=self.botocore_config,
-            ),
+            trigger=trigger_class(endpoint_name=self.endpoint_name, actions_taken=actions_taken,
+                                  **self.trigger_arguments()),
             method_name="execute_complete",
         )
 
@@ -155,22 +135,18 @@ class DeployEndpointOperator(_EndpointWaitingOperator):
     :param waiter_delay: seconds between two DescribeEndpoint calls while waiting.
     :param waiter_max_attempts: how many DescribeEndpoint calls before giving up.
     :param deferrable: wait in the triggerer instead of the worker.
-    :param aws_conn_id: the Airflow connection used for AWS credentials.
-    :param region_name: AWS region name.
-    :param verify: whether to verify SSL certificates.
-    :param botocore_config: botocore client configuration (a dict).
     """
 
     template_fields: Sequence[str] = aws_template_fields(
-        "endpoint_name", "endpoint_config_name", "update_endpoint_kwargs", "tags"
+        *_EndpointWaitingOperator.template_fields, "endpoint_config_name", "update_endpoint_kwargs", "tags"
     )
     template_fields_renderers: ClassVar[dict] = {"update_endpoint_kwargs": "json", "tags": "json"}
     ui_color = "#c8e6c9"
 
+    @store_arguments
     def __init__(
         self,
         *,
-        endpoint_name: str,
         endpoint_config_name: str,
         replace_failed: bool = True,
         update_endpoint_kwargs: dict[str, Any] | None = None,
@@ -178,19 +154,12 @@ class DeployEndpointOperator(_EndpointWaitingOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.endpoint_name = endpoint_name
-        self.endpoint_config_name = endpoint_config_name
-        self.replace_failed = replace_failed
-        self.update_endpoint_kwargs = update_endpoint_kwargs
-        self.tags = tags
 
-    def _validate(self) -> None:
-        check_resource_name("endpoint_name", self.endpoint_name)
+    def _validate_change(self) -> None:
         check_resource_name("endpoint_config_name", self.endpoint_config_name)
         if self.update_endpoint_kwargs is not None and not isinstance(self.update_endpoint_kwargs, Mapping):
             raise TypeError(f"update_endpoint_kwargs must be a dict, got {self.update_endpoint_kwargs!r}.")
         check_tags(self.tags)
-        self._check_waiter_arguments()
 
     def _converge(self, actions_taken: list[str], wait_error: str | None) -> dict[str, Any]:
         """Describe, plan, act, wait; repeat until the plan says done (or fail)."""
@@ -291,34 +260,27 @@ class UpdateVariantWeightsOperator(_EndpointWaitingOperator):
     :param waiter_delay: seconds between two DescribeEndpoint calls while waiting.
     :param waiter_max_attempts: how many DescribeEndpoint calls before giving up.
     :param deferrable: wait in the triggerer instead of the worker.
-    :param aws_conn_id: the Airflow connection used for AWS credentials.
-    :param region_name: AWS region name.
-    :param verify: whether to verify SSL certificates.
-    :param botocore_config: botocore client configuration (a dict).
     """
 
-    template_fields: Sequence[str] = aws_template_fields("endpoint_name", "weights", "instance_counts")
+    template_fields: Sequence[str] = aws_template_fields(*_EndpointWaitingOperator.template_fields, "weights",
+                                                         "instance_counts")
     template_fields_renderers: ClassVar[dict] = {"weights": "json", "instance_counts": "json"}
     ui_color = "#ffe0b2"
 
     # Weights take one call, instance counts one call each; more steps (max_steps) mean something else
     # is changing the endpoint.
 
+    @store_arguments
     def __init__(
         self,
         *,
-        endpoint_name: str,
         weights: dict[str, float] | None = None,
         instance_counts: dict[str, int] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.endpoint_name = endpoint_name
-        self.weights = weights
-        self.instance_counts = instance_counts
 
-    def _validate(self) -> None:
-        check_resource_name("endpoint_name", self.endpoint_name)
+    def _validate_change(self) -> None:
         if not self.weights and not self.instance_counts:
             raise ValueError("Pass weights and/or instance_counts (variant name to value); both are empty.")
         for field, minimum in (("weights", 0), ("instance_counts", 1)):
@@ -331,7 +293,6 @@ class UpdateVariantWeightsOperator(_EndpointWaitingOperator):
                 if not isinstance(value, wanted_type) or isinstance(value, bool) or value < minimum:
                     kind = "an integer" if field == "instance_counts" else "a number"
                     raise ValueError(f"{field}[{name!r}] must be {kind} >= {minimum}, got {value!r}.")
-        self._check_waiter_arguments()
 
     def _converge(self, actions_taken: list[str], wait_error: str | None) -> dict[str, Any]:
         """Describe, decide, call, wait; repeat until the endpoint serves the wanted weights."""

@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from botocore.exceptions import ClientError
 
-from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 from airflow.sdk.exceptions import AirflowFailException
 from sagemaker_ops.hooks.sagemaker import SageMakerOpsHook, is_already_exists
+from sagemaker_ops.operators.base import SageMakerOpsOperator, store_arguments
 from sagemaker_ops.pipeline.models import CAPTURE_MODES
 from sagemaker_ops.specs import aws_tags, check_resource_name, check_tags, derive_name, spec_differences
 
@@ -55,19 +55,31 @@ def _resolve_name(kind: str, name: str | None, name_prefix: str | None, spec: di
     return derive_name(name_prefix, spec)
 
 
-class _EnsureResourceOperator(AwsBaseOperator[SageMakerOpsHook]):
-    """Describe, then create if missing; same name + same spec is reused, a different spec is an error."""
+class _EnsureResourceOperator(SageMakerOpsOperator[SageMakerOpsHook]):
+    """
+    Describe, then create if missing; same name + same spec is reused, a different spec is an error.
+
+    :param name_prefix: derive the name as ``<name_prefix>-<hash of the spec>``, so that a new spec
+        (a new artifact, image or model) gets a new name. Mutually exclusive with the explicit name.
+    :param tags: tags for a newly created resource (not compared: Describe does not return them).
+    """
 
     aws_hook_class = SageMakerOpsHook
     resource_kind: ClassVar[str]  # "model", "endpoint config": for messages
+    template_fields: Sequence[str] = aws_template_fields("name_prefix", "tags")
+    template_fields_renderers: ClassVar[dict] = {"tags": "json"}
 
-    def _ensure(self, name: str, spec: dict[str, Any], tags: Mapping[str, str] | None) -> tuple[dict, bool]:
+    @store_arguments
+    def __init__(self, *, name_prefix: str | None = None, tags: dict[str, str] | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+
+    def _ensure(self, name: str, spec: dict[str, Any]) -> tuple[dict, bool]:
         """Return (description or create response, created?)."""
         existing = self._describe(name)
         if existing is None:
             self.log.info("Creating %s %s", self.resource_kind, name)
             try:
-                return self._create(name, spec, aws_tags(tags)), True
+                return self._create(name, spec, aws_tags(self.tags)), True
             except ClientError as error:
                 if not is_already_exists(error):
                     raise
@@ -115,8 +127,6 @@ class EnsureModelOperator(_EnsureResourceOperator):
         or with ``multi_model`` the S3 prefix of the archives (``PackageMultiModelOperator``'s ``s3_uri``).
     :param execution_role_arn: IAM role SageMaker assumes to pull the image and the model data.
     :param model_name: the model's name. Mutually exclusive with ``name_prefix``.
-    :param name_prefix: derive the name as ``<name_prefix>-<hash of the spec>``; a new artifact or
-        image gives a new name.
     :param image_uri: the inference container image. Mutually exclusive with ``framework``.
     :param framework: a SageMaker framework container, e.g. ``sklearn``; needs ``framework_version``.
     :param framework_version: the framework container version, e.g. ``1.2-1``.
@@ -127,36 +137,24 @@ class EnsureModelOperator(_EnsureResourceOperator):
     :param containers: the containers of a multi-container model, instead of ``model_data_url``,
         ``image_uri``/``framework`` and ``environment``.
     :param inference_execution_mode: ``Serial`` (default) or ``Direct``, with ``containers``.
-    :param tags: tags for a newly created model (not compared: Describe does not return them).
-    :param aws_conn_id: the Airflow connection used for AWS credentials.
-    :param region_name: AWS region name.
-    :param verify: whether to verify SSL certificates.
-    :param botocore_config: botocore client configuration (a dict).
+    ``name_prefix`` and ``tags`` are :class:`_EnsureResourceOperator`'s.
     """
 
     resource_kind = "model"
     template_fields: Sequence[str] = aws_template_fields(
-        "model_name",
-        "name_prefix",
-        "model_data_url",
-        "execution_role_arn",
-        "image_uri",
-        "framework",
-        "framework_version",
-        "environment",
-        "containers",
-        "inference_execution_mode",
-        "tags",
+        *_EnsureResourceOperator.template_fields, "model_name", "model_data_url", "execution_role_arn", "image_uri",
+        "framework", "framework_version", "environment", "containers", "inference_execution_mode",
     )
-    template_fields_renderers: ClassVar[dict] = {"environment": "json", "containers": "json", "tags": "json"}
+    template_fields_renderers: ClassVar[dict] = {**_EnsureResourceOperator.template_fields_renderers,
+                                                 "environment": "json", "containers": "json"}
 
+    @store_arguments
     def __init__(
         self,
         *,
         execution_role_arn: str,
         model_data_url: str | None = None,
         model_name: str | None = None,
-        name_prefix: str | None = None,
         image_uri: str | None = None,
         framework: str | None = None,
         framework_version: str | None = None,
@@ -165,24 +163,9 @@ class EnsureModelOperator(_EnsureResourceOperator):
         multi_model: bool = False,
         containers: list[dict[str, Any]] | None = None,
         inference_execution_mode: str = "Serial",
-        tags: dict[str, str] | None = None,
         **kwargs: Any,
     ) -> None:
-        kwargs.setdefault("multiple_outputs", True)  # lets downstream tasks use .output["<key>"]
         super().__init__(**kwargs)
-        self.model_data_url = model_data_url
-        self.execution_role_arn = execution_role_arn
-        self.model_name = model_name
-        self.name_prefix = name_prefix
-        self.image_uri = image_uri
-        self.framework = framework
-        self.framework_version = framework_version
-        self.image_instance_type = image_instance_type
-        self.environment = environment
-        self.multi_model = multi_model
-        self.containers = containers
-        self.inference_execution_mode = inference_execution_mode
-        self.tags = tags
 
     def execute(self, context: Context) -> dict[str, Any]:
         requests = self._validated_containers()
@@ -195,7 +178,7 @@ class EnsureModelOperator(_EnsureResourceOperator):
             spec["Containers"] = definitions
             spec["InferenceExecutionConfig"] = {"Mode": self.inference_execution_mode}
         name = _resolve_name("model", self.model_name, self.name_prefix, spec)
-        response, created = self._ensure(name, spec, self.tags)
+        response, created = self._ensure(name, spec)
         single = definitions[0] if self.containers is None else {}
         return {
             "model_name": name,
@@ -329,56 +312,34 @@ class EnsureEndpointConfigOperator(_EnsureResourceOperator):
         A variant without ``ModelName`` serves ``model_name``.
     :param model_name: the model for variants that name none.
     :param endpoint_config_name: the config's name. Mutually exclusive with ``name_prefix``.
-    :param name_prefix: derive the name as ``<name_prefix>-<hash of the spec>``; a new model name
-        (hence a new artifact) gives a new config name.
     :param data_capture_config: ``DataCaptureConfig`` for CreateEndpointConfig, if any.
     :param async_inference_config: ``AsyncInferenceConfig`` for CreateEndpointConfig, if any (the
         endpoint then serves InvokeEndpointAsync, writing answers to S3).
-    :param tags: tags for a newly created config (not compared: Describe does not return them).
-    :param aws_conn_id: the Airflow connection used for AWS credentials.
-    :param region_name: AWS region name.
-    :param verify: whether to verify SSL certificates.
-    :param botocore_config: botocore client configuration (a dict).
+    ``name_prefix`` (a new model name, hence a new artifact, gives a new config name) and ``tags``
+    are :class:`_EnsureResourceOperator`'s.
     """
 
     resource_kind = "endpoint config"
     template_fields: Sequence[str] = aws_template_fields(
-        "production_variants",
-        "model_name",
-        "endpoint_config_name",
-        "name_prefix",
-        "data_capture_config",
-        "async_inference_config",
-        "tags",
+        *_EnsureResourceOperator.template_fields, "production_variants", "model_name", "endpoint_config_name",
+        "data_capture_config", "async_inference_config",
     )
-    template_fields_renderers: ClassVar[dict] = {
-        "production_variants": "json",
-        "data_capture_config": "json",
-        "async_inference_config": "json",
-        "tags": "json",
-    }
+    template_fields_renderers: ClassVar[dict] = {**_EnsureResourceOperator.template_fields_renderers,
+                                                 "production_variants": "json", "data_capture_config": "json",
+                                                 "async_inference_config": "json"}
 
+    @store_arguments
     def __init__(
         self,
         *,
         production_variants: list[dict[str, Any]],
         model_name: str | None = None,
         endpoint_config_name: str | None = None,
-        name_prefix: str | None = None,
         data_capture_config: dict[str, Any] | None = None,
         async_inference_config: dict[str, Any] | None = None,
-        tags: dict[str, str] | None = None,
         **kwargs: Any,
     ) -> None:
-        kwargs.setdefault("multiple_outputs", True)  # lets downstream tasks use .output["<key>"]
         super().__init__(**kwargs)
-        self.production_variants = production_variants
-        self.model_name = model_name
-        self.endpoint_config_name = endpoint_config_name
-        self.name_prefix = name_prefix
-        self.data_capture_config = data_capture_config
-        self.async_inference_config = async_inference_config
-        self.tags = tags
 
     def execute(self, context: Context) -> dict[str, Any]:
         variants = self._validated_variants()
@@ -391,7 +352,7 @@ class EnsureEndpointConfigOperator(_EnsureResourceOperator):
             if value:
                 spec[key] = dict(value)
         name = _resolve_name("endpoint_config", self.endpoint_config_name, self.name_prefix, spec)
-        response, created = self._ensure(name, spec, self.tags)
+        response, created = self._ensure(name, spec)
         return {
             "endpoint_config_name": name,
             "endpoint_config_arn": response["EndpointConfigArn"],

@@ -9,12 +9,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 from sagemaker_ops.hooks.s3 import S3OpsHook
 from sagemaker_ops.hooks.sagemaker import SageMakerOpsHook
 from sagemaker_ops.hooks.sagemaker_runtime import SageMakerRuntimeHook
+from sagemaker_ops.operators.base import SageMakerOpsOperator, check_waiter_arguments, store_arguments
 from sagemaker_ops.specs import check_resource_name, json_differences
 from sagemaker_ops.traffic_split import TEST_DESCRIPTION, check_split
 from sagemaker_ops.variant_weights import current_weights
@@ -35,7 +35,25 @@ def _shorten(text: str, limit: int = MAX_SHOWN_CHARS) -> str:
     return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
-class SmokeTestEndpointOperator(AwsBaseOperator[SageMakerRuntimeHook]):
+class _InvokeEndpointOperator(SageMakerOpsOperator[SageMakerRuntimeHook]):
+    """
+    Sends requests to an endpoint through the runtime API.
+
+    :param endpoint_name: the endpoint to invoke.
+    :param content_type: the request's Content-Type, e.g. ``text/csv``.
+    :param accept: the response type asked for, e.g. ``application/json``.
+    """
+
+    aws_hook_class = SageMakerRuntimeHook
+    template_fields: Sequence[str] = aws_template_fields("endpoint_name", "content_type", "accept")
+
+    @store_arguments
+    def __init__(self, *, endpoint_name: str, content_type: str = "text/csv", accept: str = "application/json",
+                 **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+
+
+class SmokeTestEndpointOperator(_InvokeEndpointOperator):
     """
     Invoke an endpoint with a sample payload and check the answer.
 
@@ -45,36 +63,27 @@ class SmokeTestEndpointOperator(AwsBaseOperator[SageMakerRuntimeHook]):
     successful answer passes. Returns ``{"endpoint_name", "invoked_variant", "content_type",
     "prediction"}``.
 
-    :param endpoint_name: the endpoint to invoke.
     :param payload: the request body (not templated: it is sent byte for byte).
-    :param content_type: the request's Content-Type, e.g. ``text/csv``.
-    :param accept: the response type asked for, e.g. ``application/json``.
     :param expected_body: the exact answer expected. Mutually exclusive with ``expected_json``.
     :param expected_json: a JSON value the answer must contain (None: no JSON check).
     :param target_variant: invoke this production variant instead of letting SageMaker pick.
     :param target_model: the model of a multi-model endpoint to invoke, e.g. ``sentiment_en.tar.gz``.
     :param target_container_hostname: the container of a Direct multi-container endpoint to invoke.
-    :param aws_conn_id: the Airflow connection used for AWS credentials.
-    :param region_name: AWS region name.
-    :param verify: whether to verify SSL certificates.
-    :param botocore_config: botocore client configuration (a dict).
+    ``endpoint_name``, ``content_type`` and ``accept`` are :class:`_InvokeEndpointOperator`'s.
     """
 
-    aws_hook_class = SageMakerRuntimeHook
     template_fields: Sequence[str] = aws_template_fields(
-        "endpoint_name", "content_type", "accept", "expected_body", "expected_json", "target_variant",
-        "target_model", "target_container_hostname",
+        *_InvokeEndpointOperator.template_fields, "expected_body", "expected_json", "target_variant", "target_model",
+        "target_container_hostname",
     )
     template_fields_renderers: ClassVar[dict] = {"expected_json": "json"}
     ui_color = "#b3e5fc"
 
+    @store_arguments
     def __init__(
         self,
         *,
-        endpoint_name: str,
         payload: str | bytes,
-        content_type: str = "text/csv",
-        accept: str = "application/json",
         expected_body: str | None = None,
         expected_json: Any = None,
         target_variant: str | None = None,
@@ -82,17 +91,7 @@ class SmokeTestEndpointOperator(AwsBaseOperator[SageMakerRuntimeHook]):
         target_container_hostname: str | None = None,
         **kwargs: Any,
     ) -> None:
-        kwargs.setdefault("multiple_outputs", True)  # lets downstream tasks use .output["<key>"]
         super().__init__(**kwargs)
-        self.endpoint_name = endpoint_name
-        self.payload = payload
-        self.content_type = content_type
-        self.accept = accept
-        self.expected_body = expected_body
-        self.expected_json = expected_json
-        self.target_variant = target_variant
-        self.target_model = target_model
-        self.target_container_hostname = target_container_hostname
 
     def execute(self, context: Context) -> dict[str, Any]:
         self._validate()
@@ -172,8 +171,8 @@ class AsyncSmokeTestEndpointOperator(SmokeTestEndpointOperator):
     The payload is uploaded content-addressed (``<input_s3_uri>/<sha256>.<ext>``, so a re-run
     writes the same object), the endpoint is invoked with ``InputLocation``, and the S3 hook waits
     for an object at the ``OutputLocation`` or ``FailureLocation`` SageMaker returned, looking every
-    ``waiter_delay`` seconds at most ``waiter_max_attempts`` times. An object at the failure location fails the task with
-    its content; the answer at the output location is judged as :class:`SmokeTestEndpointOperator`
+    ``waiter_delay`` seconds at most ``waiter_max_attempts`` times. An object at the failure
+    location fails the task with its content; the answer at the output location is judged as :class:`SmokeTestEndpointOperator`
     judges a real-time answer (``expected_json`` / ``expected_body``).
 
     Returns ``{"endpoint_name", "inference_id", "input_location", "output_location", "prediction"}``.
@@ -187,12 +186,10 @@ class AsyncSmokeTestEndpointOperator(SmokeTestEndpointOperator):
 
     template_fields: Sequence[str] = (*SmokeTestEndpointOperator.template_fields, "input_s3_uri")
 
+    @store_arguments
     def __init__(self, *, input_s3_uri: str, waiter_delay: int = 5, waiter_max_attempts: int = 60,
                  **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.input_s3_uri = input_s3_uri
-        self.waiter_delay = waiter_delay
-        self.waiter_max_attempts = waiter_max_attempts
 
     def execute(self, context: Context) -> dict[str, Any]:
         self._validate()
@@ -220,10 +217,7 @@ class AsyncSmokeTestEndpointOperator(SmokeTestEndpointOperator):
         if not isinstance(self.input_s3_uri, str) or not self.input_s3_uri.startswith("s3://") \
                 or len(self.input_s3_uri.rstrip("/")) <= len("s3://"):
             raise ValueError(f"input_s3_uri must be an S3 URI like s3://bucket/prefix, got {self.input_s3_uri!r}.")
-        for field in ("waiter_delay", "waiter_max_attempts"):
-            value = getattr(self, field)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{field} must be an integer >= 1, got {value!r}.")
+        check_waiter_arguments(self)
 
     def _upload_payload(self, s3: S3OpsHook) -> str:
         payload = self.payload.encode("utf-8") if isinstance(self.payload, str) else self.payload
@@ -253,7 +247,7 @@ class TrafficSplitMismatch(AirflowFailException):
     """The observed split contradicts the weights (a retry would only re-draw the sample)."""
 
 
-class TrafficSplitCheckOperator(AwsBaseOperator[SageMakerRuntimeHook]):
+class TrafficSplitCheckOperator(_InvokeEndpointOperator):
     """
     Send real requests to an endpoint, count who served them, and test the split against the weights.
 
@@ -269,51 +263,33 @@ class TrafficSplitCheckOperator(AwsBaseOperator[SageMakerRuntimeHook]):
     Returns ``{"endpoint_name", "invocations", "test", "significance", "threshold", "consistent",
     "counts", "weights", "expected_shares", "observed_shares", "p_values", "variants"}``.
 
-    :param endpoint_name: the endpoint to invoke.
     :param payload: the request body sent each time (not templated: sent byte for byte).
     :param payload_file: a file holding the request body, instead of ``payload`` (templated path).
-    :param content_type: the request's Content-Type.
-    :param accept: the response type asked for.
     :param invocations: how many requests to send (each one a real invocation).
     :param significance: the family-wise significance level, e.g. 0.001.
     :param expected_weights: variant name to weight to test against; default: the endpoint's
         current weights.
-    :param aws_conn_id: the Airflow connection used for AWS credentials.
-    :param region_name: AWS region name.
-    :param verify: whether to verify SSL certificates.
-    :param botocore_config: botocore client configuration (a dict).
+    ``endpoint_name``, ``content_type`` and ``accept`` are :class:`_InvokeEndpointOperator`'s.
     """
 
-    aws_hook_class = SageMakerRuntimeHook
     template_fields: Sequence[str] = aws_template_fields(
-        "endpoint_name", "payload_file", "content_type", "accept", "invocations", "significance", "expected_weights"
+        *_InvokeEndpointOperator.template_fields, "payload_file", "invocations", "significance", "expected_weights"
     )
     template_fields_renderers: ClassVar[dict] = {"expected_weights": "json"}
     ui_color = "#d1c4e9"
 
+    @store_arguments
     def __init__(
         self,
         *,
-        endpoint_name: str,
         payload: str | bytes | None = None,
         payload_file: str | None = None,
-        content_type: str = "text/csv",
-        accept: str = "application/json",
         invocations: int = 200,
         significance: float = 0.001,
         expected_weights: dict[str, float] | None = None,
         **kwargs: Any,
     ) -> None:
-        kwargs.setdefault("multiple_outputs", True)  # lets downstream tasks use .output["<key>"]
         super().__init__(**kwargs)
-        self.endpoint_name = endpoint_name
-        self.payload = payload
-        self.payload_file = payload_file
-        self.content_type = content_type
-        self.accept = accept
-        self.invocations = invocations
-        self.significance = significance
-        self.expected_weights = expected_weights
 
     def execute(self, context: Context) -> dict[str, Any]:
         body = self._validated_body()
