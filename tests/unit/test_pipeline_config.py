@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import yaml
 
 from sagemaker_ops.operators.sagemaker_resources import endpoint_config_requests
 from sagemaker_ops.pipeline import PipelineConfigError, load_pipeline, load_pipelines
