@@ -33,9 +33,9 @@ with DAG(
     doc_md=monitoring_doc(MONITORED),
     default_args={"owner": "data-team", "retries": 2, "retry_delay": timedelta(minutes=2)},
     params={
-        "window_start": Param(None, type=["null", "string"], format="date-time",
+        "window_start": Param(None, type=["null", "string"], format="date-time", title="Window start",
                               description="Start of the checked window (ISO-8601 UTC); default: end - window."),
-        "window_end": Param(None, type=["null", "string"], format="date-time",
+        "window_end": Param(None, type=["null", "string"], format="date-time", title="Window end",
                             description="End of the checked window (ISO-8601 UTC); default: the run's time."),
     },
 ):

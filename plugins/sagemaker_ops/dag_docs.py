@@ -109,7 +109,7 @@ each monitored endpoint, one task group:
 1. `latest_executions`: the SageMaker monitoring schedule's baseline and its latest executions
    with their violations (skips the group if the schedule does not exist yet);
 2. `check`: the last window of captured requests against the same baseline, now, with the
-   Model Monitor analyzer (statistics.json and constraint_violations.json to S3, `feature_*`
+   Model Monitor analyzer (`statistics.json` and `constraint_violations.json` to S3, `feature_*`
    metrics to CloudWatch `/aws/sagemaker/Endpoints/data-metric`);
 3. `drift_report`: a self-contained HTML page in S3 with one plot per feature, baseline versus
    window, the distance and threshold of each, the violations and the schedule's executions;
