@@ -1,10 +1,18 @@
 """How much does the emulator's router add? Trivial model, three targets, one run, one machine.
 
-  bare     a bare aiohttp server doing the same work in-line (the floor for any Python HTTP hop)
+  bare     one bare aiohttp process doing the same work in-line (the floor for any Python HTTP hop)
   worker   the model worker process, called directly (the "container", no router)
-  emulator POST /endpoints/<name>/invocations through the emulator (router -> worker)
+  emulator POST /endpoints/<name>/invocations through the emulator (client -> emulator -> router ->
+           HTTP to the model worker -> back), one instance with one serving process, like ``bare``
 
-Router added latency = emulator - worker, per percentile.
+The figures that matter, all from the same run:
+
+* throughput through the emulator at ``--concurrency`` connections as a fraction of the bare server's
+  (goal: at least 0.5x), the ratio taken within each round and then the median over rounds;
+* latency at concurrency 1 (below saturation): the emulator's p50 minus the bare server's (goal: at most
+  1 ms added) and its p99 (goal: at most 5 ms);
+* the router's CPU per request: CPU time (user + system, all threads) of the emulator process, read
+  from /proc/<pid>/stat before and after each phase, divided by the requests of the phase.
 
 How the load is made, and why the figures are fair:
 
@@ -22,11 +30,11 @@ How the load is made, and why the figures are fair:
   burst of background noise hurts one round, not one target.
 * On a machine with few cores the generator still competes with the servers for CPU (the
   emulator path runs three processes: generator, emulator, worker). The CPU time each server
-  process spent per request (from the OS, user + system) does not depend on that competition and
-  is the figure to compare across changes; the generator's own CPU use is printed so you can
+  process spent per request (from the OS, user + system) depends much less on that competition
+  (it still grows when other programs crowd the cores) and is the figure to compare across changes; the generator's own CPU use is printed so you can
   see when it, rather than the server, is the bottleneck (above ~70 % of a core).
 
-    python bench/router_overhead.py [--requests 2000] [--concurrency 16] [--rounds 3]
+    python bench/router_overhead.py [--requests 3000] [--concurrency 8] [--rounds 5]
 """
 
 from __future__ import annotations
@@ -77,6 +85,10 @@ BARE_SERVER = textwrap.dedent("""
 PAYLOAD = json.dumps([1, 2, 3, 4]).encode()
 EXPECTED = json.dumps([2, 4, 6, 8]).encode()
 TARGETS = ("bare", "worker", "emulator")
+GOAL_RATIO = 0.5  # emulator throughput / bare server throughput
+GOAL_ADDED_P50_MS = 1.0  # emulator p50 minus bare p50 at concurrency 1
+GOAL_P99_MS = 5.0  # emulator p99 at concurrency 1
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 GENERATOR_BOUND = 0.7  # generator CPU share of one core above which it, not the server, may limit
 OTHER_LOAD_WARNING = 0.25  # cores used by other programs during a phase above which figures are disturbed
 
@@ -149,8 +161,16 @@ def run_generator(url: str, requests: int, concurrency: int, max_seconds: float)
 
 
 def cpu_seconds(process: psutil.Process) -> float:
-    times = process.cpu_times()  # all threads of the process
-    return times.user + times.system
+    """utime + stime of the process (all its threads) and of its descendants still running, from /proc."""
+    total = 0.0
+    for member in (process, *process.children(recursive=True)):
+        try:
+            with open(f"/proc/{member.pid}/stat", encoding="ascii") as stat:
+                fields = stat.read().rpartition(")")[2].split()  # after "pid (comm)"
+        except OSError:  # it exited in between
+            continue
+        total += (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime (fields 14 and 15)
+    return total
 
 
 def machine_busy_seconds() -> float:
@@ -205,9 +225,14 @@ def start_worker(emulator_url: str, workdir: Path) -> tuple[subprocess.Popen, in
         [sys.executable, "-m", "sagemaker_emulator.runtime.worker", "--model-dir", str(workdir),
          "--model-data-url", url, "--status-fd", str(write_fd)], pass_fds=(write_fd,))
     os.close(write_fd)
+    status: dict = {}
     with os.fdopen(read_fd) as status_pipe:
-        status = json.loads(status_pipe.readline())
+        for line in status_pipe:  # "downloaded", then "ready" or "failed"
+            status = json.loads(line)
+            if status.get("status") in ("ready", "failed"):
+                break
     if status.get("status") != "ready":
+        process.terminate()
         raise RuntimeError(f"worker failed: {status}")
     return process, int(status["port"])
 
@@ -221,7 +246,9 @@ def deploy(emulator_url: str) -> str:
     s3.create_bucket(Bucket="bench")
     s3.put_object(Bucket="bench", Key="trivial/model.tar.gz", Body=model_archive())
     sm.create_model(ModelName="trivial", ExecutionRoleArn="arn:aws:iam::123456789012:role/bench",
-                    PrimaryContainer={"Image": "bench", "ModelDataUrl": "s3://bench/trivial/model.tar.gz"})
+                    PrimaryContainer={"Image": "bench", "ModelDataUrl": "s3://bench/trivial/model.tar.gz",
+                                      # one serving process, as the bare server is one process
+                                      "Environment": {"SAGEMAKER_MODEL_SERVER_WORKERS": "1"}})
     sm.create_endpoint_config(EndpointConfigName="trivial", ProductionVariants=[{
         "VariantName": "AllTraffic", "ModelName": "trivial", "InstanceType": "ml.m5.large",
         "InitialInstanceCount": 1}])
@@ -245,7 +272,8 @@ def run(args: argparse.Namespace) -> dict:
             targets = {
                 "bare": (f"http://127.0.0.1:{bare_port}/invocations", {"server": psutil.Process(bare.pid)}),
                 "worker": (f"http://127.0.0.1:{worker_port}/invocations", {"server": psutil.Process(worker.pid)}),
-                "emulator": (url, {"server": emulator_process, "worker": endpoint_worker}),
+                # "server" is the emulator process alone (the router): its instance is measured apart
+                "emulator": (url, {"server": _ProcessAlone(emulator_process), "worker": endpoint_worker}),
             }
             wait_for(targets["bare"][0])
             for number in range(args.rounds):
@@ -263,16 +291,31 @@ def run(args: argparse.Namespace) -> dict:
                       for phase in ("serial", "loaded")}
                for name, runs in rounds.items()}
     other = [r[phase]["other_load"] for runs in rounds.values() for r in runs for phase in ("serial", "loaded")]
-    return {"targets": medians, "other_load": {"median": median(other), "max": max(other)}}
+    # Paired within each round, so a noisy round moves both sides of the ratio.
+    ratios = [e["loaded"]["rps"] / b["loaded"]["rps"] for e, b in zip(rounds["emulator"], rounds["bare"])]
+    added_p50 = [e["serial"]["p50"] - b["serial"]["p50"] for e, b in zip(rounds["emulator"], rounds["bare"])]
+    router_cpu = [e["loaded"]["server_cpu_us"] for e in rounds["emulator"]]
+    return {"targets": medians, "other_load": {"median": median(other), "max": max(other)},
+            "per_round": {"ratio": ratios, "added_p50_ms": added_p50, "router_cpu_us": router_cpu}}
+
+
+class _ProcessAlone:
+    """A process whose CPU is counted without its children (the emulator's workers are measured apart)."""
+
+    def __init__(self, process: psutil.Process):
+        self.pid = process.pid
+
+    def children(self, recursive: bool = False) -> list:
+        return []
 
 
 def report(results: dict, args: argparse.Namespace) -> dict:
-    c, targets = args.concurrency, results["targets"]
+    c, targets, per_round = args.concurrency, results["targets"], results["per_round"]
     print(f"\nTrivial model; median of {args.rounds} rounds of {args.requests} requests per phase "
           f"(after {args.warmup} warm-up); {os.cpu_count()} CPUs; load generator in its own process.\n"
-          f"Latency at concurrency 1; req/s and the second latency pair at concurrency {c}.\n"
-          f"CPU = CPU time (user + system) each server process spent per request; for 'emulator' it is "
-          f"router process + endpoint worker.\n")
+          f"Latency at concurrency 1 (below saturation); req/s and the second latency pair at concurrency {c} "
+          f"(closed loop).\nCPU = CPU time (user + system, from /proc/<pid>/stat) each server process spent per "
+          f"request; for 'emulator' it is router (emulator process) + endpoint worker.\n")
     print(f"{'target':<10}{'p50 ms':>8}{'p99 ms':>8}{'req/s':>8}{'p50 c=' + str(c):>10}{'p99 c=' + str(c):>10}"
           f"{'CPU µs/req c=1':>17}{'CPU µs/req c=' + str(c):>18}{'generator':>11}")
     for name in TARGETS:
@@ -282,31 +325,48 @@ def report(results: dict, args: argparse.Namespace) -> dict:
         bound = " *" if loaded["generator_cpu"] > GENERATOR_BOUND else ""
         print(f"{name:<10}{serial['p50']:>8.3f}{serial['p99']:>8.3f}{loaded['rps']:>8.0f}{loaded['p50']:>10.2f}"
               f"{loaded['p99']:>10.2f}{cpu:>17}{cpu_loaded:>18}{loaded['generator_cpu']:>10.0%}{bound}")
-    emulator, worker = targets["emulator"], targets["worker"]
-    added = {
-        "p50_ms": emulator["serial"]["p50"] - worker["serial"]["p50"],
-        "p99_ms": emulator["serial"]["p99"] - worker["serial"]["p99"],
+    emulator, bare, worker = targets["emulator"], targets["bare"], targets["worker"]
+    summary = {
+        "throughput_ratio": median(per_round["ratio"]),
+        "added_p50_ms": median(per_round["added_p50_ms"]),
+        "emulator_p99_ms": emulator["serial"]["p99"],
+        "added_p99_ms": emulator["serial"]["p99"] - bare["serial"]["p99"],
+        "router_hop_p50_ms": emulator["serial"]["p50"] - worker["serial"]["p50"],
         "router_cpu_us_c1": emulator["serial"]["server_cpu_us"],
         f"router_cpu_us_c{c}": emulator["loaded"]["server_cpu_us"],
     }
-    print(f"\nrouter added latency: p50 {added['p50_ms']:.3f} ms, p99 {added['p99_ms']:.3f} ms (emulator minus "
-          f"worker); router CPU per request: {added['router_cpu_us_c1']:.0f} µs at c=1, "
-          f"{added[f'router_cpu_us_c{c}']:.0f} µs at c={c}")
+
+    def verdict(ok: bool) -> str:
+        return "met" if ok else "NOT met"
+
+    spread = lambda values, unit="": f"{min(values):.2f}{unit} to {max(values):.2f}{unit}"  # noqa: E731
+    print(f"\nemulator vs bare, same run:\n"
+          f"  throughput at c={c}: {emulator['loaded']['rps']:.0f} vs {bare['loaded']['rps']:.0f} req/s = "
+          f"{summary['throughput_ratio']:.2f}x (rounds: {spread(per_round['ratio'], 'x')}); goal >= {GOAL_RATIO}x: "
+          f"{verdict(summary['throughput_ratio'] >= GOAL_RATIO)}\n"
+          f"  added p50 at c=1: {summary['added_p50_ms']:+.3f} ms ({emulator['serial']['p50']:.3f} vs "
+          f"{bare['serial']['p50']:.3f}; rounds: {spread(per_round['added_p50_ms'], ' ms')}); goal <= "
+          f"{GOAL_ADDED_P50_MS} ms: {verdict(summary['added_p50_ms'] <= GOAL_ADDED_P50_MS)}\n"
+          f"  p99 at c=1: {summary['emulator_p99_ms']:.3f} ms ({summary['added_p99_ms']:+.3f} ms over bare); goal <= "
+          f"{GOAL_P99_MS} ms: {verdict(summary['emulator_p99_ms'] <= GOAL_P99_MS)}\n"
+          f"  the router hop alone (emulator minus worker called directly): p50 {summary['router_hop_p50_ms']:+.3f} ms\n"
+          f"router CPU per request (emulator process, /proc): {summary['router_cpu_us_c1']:.0f} µs at c=1, "
+          f"{summary[f'router_cpu_us_c{c}']:.0f} µs at c={c} (rounds: {spread(per_round['router_cpu_us'], ' µs')})")
     other = results["other_load"]
     print(f"other load on the machine during the phases: median {other['median']:.2f}, max {other['max']:.2f} cores"
           + (" -- something else was running: latency and req/s are disturbed, CPU/req much less so"
              if other["max"] > OTHER_LOAD_WARNING else ""))
     if any(targets[name]["loaded"]["generator_cpu"] > GENERATOR_BOUND for name in TARGETS):
         print(f"* the generator used more than {GENERATOR_BOUND:.0%} of a core: that req/s may be generator-bound")
-    return added
+    return summary
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--requests", type=int, default=2000, help="measured requests per target and phase")
+    parser.add_argument("--requests", type=int, default=3000, help="measured requests per target and phase")
     parser.add_argument("--warmup", type=int, default=300, help="unmeasured requests before each phase")
-    parser.add_argument("--concurrency", type=int, default=16, help="connections in the throughput phase")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds over all targets; figures are medians")
+    parser.add_argument("--concurrency", type=int, default=8, help="connections in the throughput phase")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds over all targets; figures are medians")
     parser.add_argument("--max-seconds", type=float, default=30, help="time limit of one phase")
     parser.add_argument("--output", type=Path, default=Path("bench/out/router_overhead.json"))
     parser.add_argument("--loadgen", nargs=4, metavar=("URL", "REQUESTS", "CONCURRENCY", "MAX_SECONDS"),
@@ -318,10 +378,11 @@ def main() -> None:
         return
 
     results = run(args)
-    added = report(results, args)
+    summary = report(results, args)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps({
-        "results": results["targets"], "other_load_cores": results["other_load"], "router_added": added, "requests": args.requests, "warmup": args.warmup,
+        "results": results["targets"], "summary": summary, "per_round": results["per_round"],
+        "other_load_cores": results["other_load"], "requests": args.requests, "warmup": args.warmup,
         "concurrency": args.concurrency, "rounds": args.rounds, "cpus": os.cpu_count()}, indent=2))
     print(f"written to {args.output}")
 
