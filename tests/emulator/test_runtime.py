@@ -140,7 +140,7 @@ def test_a_dead_worker_is_replaced_and_the_endpoint_keeps_serving(deployer):
     pids = {deployer.invoke(endpoint, {})["pid"] for _ in range(10)}
     assert len(pids) == 2
     victim = pids.pop()
-    os.kill(victim, signal.SIGKILL)
+    os.killpg(victim, signal.SIGKILL)  # the instance: its first process and the serving processes forked from it
     # Every request still succeeds while the instance is replaced.
     seen: set[int] = set()
     deadline = time.monotonic() + 60
