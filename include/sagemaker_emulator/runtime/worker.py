@@ -23,7 +23,6 @@ one prediction at a time on its own inference thread so /ping stays responsive.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import http.client
 import json
 import logging
@@ -36,6 +35,8 @@ import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
+
+import uvloop
 
 from sagemaker_emulator.runtime.archive import (
     DEFAULT_MAX_EXTRACT_BYTES,
@@ -408,7 +409,9 @@ def main(argv: list[str] | None = None) -> int:
         # A multi-model container starts empty; SageMaker loads models through its /models API.
         transformer = None if _multi_model_mode() else load_model(args, status)
         process = start_serving_processes(args, status)
-        return asyncio.run(serve(transformer, args, status, started, process, _multi_model_handler(args)))
+        # uvloop: the model server's transports and timers in C (sibling processes are watched through
+        # pidfds, not SIGCHLD, which uvloop refuses).
+        return uvloop.run(serve(transformer, args, status, started, process, _multi_model_handler(args)))
     except StartupError as error:
         log.error("Worker start-up failed: %s", error.reason)
         status.failed(error.reason)
