@@ -153,6 +153,9 @@ def test_client_time_limit_and_a_worker_that_goes_away():
         await server.stop(1)
         with pytest.raises(WorkerConnectionError, match="Cannot connect"):
             await client.request(port, "POST", "/invocations", [], b"{}", timeout=5)
+        pooled = client.pooled_ports  # a worker that went away leaves no pool behind
         await client.close()
+        return port, pooled
 
-    asyncio.run(scenario())
+    port, pooled = asyncio.run(scenario())
+    assert port not in pooled

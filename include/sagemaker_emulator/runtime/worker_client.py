@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import httptools
@@ -56,7 +57,7 @@ class WorkerClient:
         head = _request_head(method, path, f"{self.host}:{port}", headers, len(body))
         pool = self._pools.get(port)
         if pool is None:
-            pool = self._pools[port] = _Pool(self.host, port)
+            pool = self._pools[port] = _Pool(self.host, port, self._drop)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         connection = await pool.acquire(deadline)
@@ -67,6 +68,16 @@ class WorkerClient:
             raise
         pool.release(connection)
         return response
+
+    @property
+    def pooled_ports(self) -> list[int]:
+        """The worker ports with open connections or requests waiting for one."""
+        return list(self._pools)
+
+    def _drop(self, pool: "_Pool") -> None:
+        """A pool with no connection left goes: workers come and go, their ports must not pile up."""
+        if self._pools.get(pool.port) is pool:
+            del self._pools[pool.port]
 
     async def close(self) -> None:
         for pool in self._pools.values():
@@ -87,9 +98,10 @@ def _request_head(method: str, path: str, host: str, headers: list[tuple[str, st
 class _Pool:
     """The connections to one worker port: idle ones (most recently used last) and a count of all open."""
 
-    def __init__(self, host: str, port: int):
+    def __init__(self, host: str, port: int, on_empty: Callable[["_Pool"], None]):
         self.host = host
         self.port = port
+        self.on_empty = on_empty
         self.idle: list[_Connection] = []
         self.open = 0
         self.waiters: deque[asyncio.Future] = deque()  # requests waiting for a connection slot
@@ -154,6 +166,8 @@ class _Pool:
             if not waiter.done():
                 waiter.set_result(None)
                 return
+        if self.open == 0:
+            self.on_empty(self)
 
     def close(self) -> None:
         for waiter in self.waiters:
