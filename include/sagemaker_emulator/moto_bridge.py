@@ -188,3 +188,94 @@ def publish(topic_arn: str, message: str) -> None:
 
     region = topic_arn.split(":")[3]
     sns_backends[ACCOUNT_ID][region].publish(message, arn=topic_arn)
+
+
+# -- CloudWatch alarms (evaluated by controllers/alarm_evaluator.py) --------------------------------
+
+_ALARM_FIELDS = ("namespace", "metric_name", "period", "evaluation_periods", "datapoints_to_alarm",
+                 "statistic", "extended_statistic", "comparison_operator", "threshold",
+                 "treat_missing_data", "actions_enabled", "alarm_actions", "ok_actions",
+                 "insufficient_data_actions", "unit", "state_value", "state_reason", "state_reason_data")
+
+
+def alarm_states(region: str, names: list[str]) -> dict[str, str]:
+    """``{alarm name: StateValue}`` for the named alarms that exist (missing names are left out)."""
+    alarms = _cloudwatch(region).alarms
+    return {name: alarms[name].state_value for name in names if name in alarms}
+
+
+def cloudwatch_regions() -> list[str]:
+    """The regions in which moto's CloudWatch has been used (holds alarms or metrics)."""
+    from moto.cloudwatch.models import cloudwatch_backends
+
+    return [region for region in list(cloudwatch_backends[ACCOUNT_ID].keys())]
+
+
+def metric_alarms(region: str) -> list[dict[str, Any]]:
+    """A snapshot of every single-metric alarm (metric-math and composite alarms are not included).
+
+    ``token`` changes whenever PutMetricAlarm replaces the alarm (moto builds a new object), so a
+    caller can tell an updated configuration from an unchanged one.
+    """
+    snapshots = []
+    for alarm in list(_cloudwatch(region).alarms.values()):
+        if alarm.rule or alarm.metric_data_queries or not alarm.metric_name:
+            continue
+        snapshot = {field: getattr(alarm, field) for field in _ALARM_FIELDS}
+        snapshot.update(name=alarm.name, arn=alarm.alarm_arn, token=id(alarm),
+                        description=alarm.description,
+                        dimensions={d.name: d.value for d in alarm.dimensions},
+                        state_updated=_as_utc(alarm.state_updated_timestamp))
+        snapshots.append(snapshot)
+    return snapshots
+
+
+def set_alarm_state(region: str, name: str, state: str, reason: str, reason_data: str) -> bool:
+    """Record a state (and its reason) on an alarm; False if the alarm no longer exists."""
+    alarm = _cloudwatch(region).alarms.get(name)
+    if alarm is None:
+        return False
+    alarm.update_state(reason, reason_data, state)
+    return True
+
+
+def restore_alarm_state(region: str, name: str, state: str, reason: str, reason_data: str,
+                        updated: Any) -> None:
+    """Put a state back on an alarm PutMetricAlarm just replaced (AWS keeps the state of an
+    updated alarm; moto's new object starts afresh), without a history entry."""
+    alarm = _cloudwatch(region).alarms.get(name)
+    if alarm is not None:
+        alarm.state_value, alarm.state_reason, alarm.state_reason_data = state, reason, reason_data
+        alarm.state_updated_timestamp = updated.replace(tzinfo=None)
+
+
+def metric_data_since(region: str, cursor: int) -> tuple[list[tuple], int]:
+    """The datapoints stored since ``cursor`` (a position returned by the previous call; 0 at first).
+
+    Each is ``(namespace, metric name, dimensions as a sorted tuple of (name, value), UTC timestamp,
+    values)`` where ``values`` is a float for a single value or ``(count, sum, min, max)`` for a
+    statistic set. moto keeps every datapoint in one list in arrival order, so reading only the tail
+    keeps each call proportional to what arrived. If the list shrank (a reset), reading restarts at 0.
+    """
+    from moto.cloudwatch.models import MetricAggregatedDatum
+
+    stored = _cloudwatch(region).metric_data
+    if len(stored) < cursor:
+        cursor = 0
+    end = len(stored)
+    data = []
+    for datum in stored[cursor:end]:
+        dims = tuple(sorted((d.name, d.value) for d in datum.dimensions))
+        if isinstance(datum, MetricAggregatedDatum):
+            values: Any = (datum.sample_count, datum.sum, datum.min, datum.max)
+        else:
+            values = float(datum.value)
+        data.append((datum.namespace, datum.name, dims, _as_utc(datum.timestamp), values))
+    return data, end
+
+
+def _as_utc(moment: Any) -> Any:
+    """moto keeps naive UTC datetimes for what it stamped and aware ones for what clients sent."""
+    from datetime import timezone
+
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
