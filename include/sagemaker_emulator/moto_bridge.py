@@ -182,12 +182,12 @@ def put_log_events(region: str, group: str, stream: str, events: list[dict[str, 
     _logs(region).put_log_events(group, stream, events)
 
 
-def publish(topic_arn: str, message: str) -> None:
+def publish(topic_arn: str, message: str, subject: str | None = None) -> None:
     """Publish to an SNS topic in the topic's own region."""
     from moto.sns.models import sns_backends
 
     region = topic_arn.split(":")[3]
-    sns_backends[ACCOUNT_ID][region].publish(message, arn=topic_arn)
+    sns_backends[ACCOUNT_ID][region].publish(message, arn=topic_arn, subject=subject)
 
 
 # -- CloudWatch alarms (evaluated by controllers/alarm_evaluator.py) --------------------------------

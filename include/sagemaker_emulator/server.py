@@ -12,6 +12,8 @@ import shutil
 from aiohttp import web
 
 from sagemaker_emulator.config import MAX_PAYLOAD_BYTES, Settings
+from sagemaker_emulator.controllers.alarm_evaluator import AlarmEvaluator
+from sagemaker_emulator.controllers.alarm_history import cloudwatch_operation, handle_describe_alarm_history
 from sagemaker_emulator.controllers.deployment import DeploymentController
 from sagemaker_emulator.controllers.faults import FaultInjector
 from sagemaker_emulator.controllers.monitoring_scheduler import MonitoringScheduler
@@ -97,6 +99,7 @@ class Emulator:
         self.faults = FaultInjector()  # test-only: POST /_emulator/faults
         self.scheduler = MonitoringScheduler(lambda: list(self._monitoring.values()))
         self.heap = HeapFreezer()
+        self.alarms = AlarmEvaluator(settings.time_scale)  # evaluates the alarms moto stores
 
     def backend(self, region: str) -> SageMakerBackend:
         if region not in self._backends:
@@ -122,7 +125,24 @@ class Emulator:
         if target.startswith("SageMaker."):
             status, body = responses.handle(self.backend(request_region(request)), target, await request.read())
             return web.Response(status=status, body=body, content_type=responses.JSON_CONTENT_TYPE)
+        if request.method == "POST" and request.path == "/":
+            cloudwatch = cloudwatch_operation(target, request.content_type, await request.read())
+            if cloudwatch is not None:
+                return await self._cloudwatch(request, *cloudwatch)
         return await self.moto(request)
+
+    async def _cloudwatch(self, request: web.Request, operation: str, protocol: str) -> web.StreamResponse:
+        """moto lacks DescribeAlarmHistory; alarm writes are reconciled at once (a new alarm reads
+        INSUFFICIENT_DATA, a SetAlarmState is recorded and its actions run)."""
+        region = request_region(request)
+        if operation == "DescribeAlarmHistory":
+            status, headers, body = handle_describe_alarm_history(self.alarms.history, region, protocol,
+                                                                  await request.read())
+            return web.Response(status=status, headers=headers, body=body)
+        response = await self.moto(request)
+        if operation in ("PutMetricAlarm", "SetAlarmState", "DeleteAlarms") and response.status == 200:
+            await self.alarms.reconcile(region)
+        return response
 
     async def invoke(self, request: web.Request) -> web.Response:
         try:
@@ -173,11 +193,13 @@ class Emulator:
         self.metrics.start()
         self.async_queue.start()
         self.scheduler.start()
+        self.alarms.start()
         self.heap.start()
 
     async def on_cleanup(self, app: web.Application) -> None:
         await self.async_queue.stop()  # before the fleets go: unfinished requests stay journaled
         await self.scheduler.stop()
+        await self.alarms.stop()
         for runner in self._processing.values():
             await runner.close()
         for controller in self._controllers.values():
