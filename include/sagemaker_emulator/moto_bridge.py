@@ -150,9 +150,29 @@ def list_keys(bucket: str, prefix: str) -> list[str]:
 
 
 def put_metric_data(region: str, namespace: str, data: list[dict[str, Any]]) -> None:
+    """PutMetricData. A datum may also carry ``Distribution``: ``[[value, count], ...]`` beside its
+    ``StatisticValues``; it is stored as one statistic set (what moto's GetMetricStatistics reads)
+    that remembers the distribution, which metric_data_since hands to the alarm evaluator for
+    percentiles (moto would store ``Values``/``Counts`` as one object per counted value)."""
     backend = _cloudwatch(region)
-    for start in range(0, len(data), METRIC_DATA_PER_CALL):
-        backend.put_metric_data(namespace, data[start:start + METRIC_DATA_PER_CALL])
+    plain = [datum for datum in data if "Distribution" not in datum]
+    for start in range(0, len(plain), METRIC_DATA_PER_CALL):
+        backend.put_metric_data(namespace, plain[start:start + METRIC_DATA_PER_CALL])
+    for datum in data:
+        if "Distribution" in datum:
+            backend.metric_data.append(_distribution_datum(namespace, datum))
+
+
+def _distribution_datum(namespace: str, datum: dict[str, Any]) -> Any:
+    from moto.cloudwatch.models import MetricAggregatedDatum
+
+    stats = datum["StatisticValues"]
+    stored = MetricAggregatedDatum(namespace=namespace, name=datum["MetricName"], min_stat=float(stats["Minimum"]),
+                                   max_stat=float(stats["Maximum"]), sample_count=float(stats["SampleCount"]),
+                                   sum_stat=float(stats["Sum"]), dimensions=datum.get("Dimensions", []),
+                                   timestamp=_as_naive_utc(datum.get("Timestamp")), unit=datum.get("Unit"))
+    stored.distribution = [(float(value), int(count)) for value, count in datum["Distribution"]]
+    return stored
 
 
 def _cloudwatch(region: str) -> Any:
@@ -253,8 +273,8 @@ def metric_data_since(region: str, cursor: int) -> tuple[list[tuple], int]:
     """The datapoints stored since ``cursor`` (a position returned by the previous call; 0 at first).
 
     Each is ``(namespace, metric name, dimensions as a sorted tuple of (name, value), UTC timestamp,
-    values)`` where ``values`` is a float for a single value or ``(count, sum, min, max)`` for a
-    statistic set. moto keeps every datapoint in one list in arrival order, so reading only the tail
+    values)`` where ``values`` is a float for a single value or ``(count, sum, min, max, distribution)``
+    for a statistic set (``distribution``: ``[(value, count), ...]`` or None, see put_metric_data). moto keeps every datapoint in one list in arrival order, so reading only the tail
     keeps each call proportional to what arrived. If the list shrank (a reset), reading restarts at 0.
     """
     from moto.cloudwatch.models import MetricAggregatedDatum
@@ -267,11 +287,19 @@ def metric_data_since(region: str, cursor: int) -> tuple[list[tuple], int]:
     for datum in stored[cursor:end]:
         dims = tuple(sorted((d.name, d.value) for d in datum.dimensions))
         if isinstance(datum, MetricAggregatedDatum):
-            values: Any = (datum.sample_count, datum.sum, datum.min, datum.max)
+            values: Any = (datum.sample_count, datum.sum, datum.min, datum.max,
+                           getattr(datum, "distribution", None))
         else:
             values = float(datum.value)
         data.append((datum.namespace, datum.name, dims, _as_utc(datum.timestamp), values))
     return data, end
+
+
+def _as_naive_utc(moment: Any) -> Any:
+    """moto compares stored timestamps with naive UTC ones."""
+    from datetime import timezone
+
+    return moment.astimezone(timezone.utc).replace(tzinfo=None) if moment is not None and moment.tzinfo else moment
 
 
 def _as_utc(moment: Any) -> Any:

@@ -228,3 +228,23 @@ def test_alarm_on_the_endpoints_own_5xx_metric(deployer, cloudwatch):
 
     wait_until(failing_requests_until_alarm, 30, "the 5XX alarm")
     assert "was greater than or equal to the threshold (0.5)" in describe(cloudwatch, name)["StateReason"]
+
+
+def test_model_latency_p99_of_a_real_endpoint(deployer, cloudwatch):
+    endpoint = deployer.endpoint(deployer.config(deployer.model()))
+    dimensions = [{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": "AllTraffic"}]
+    slow, fast = f"p99-slow-{endpoint}", f"p99-fast-{endpoint}"
+    for name, threshold in ((slow, 1.0), (fast, 60_000_000.0)):  # every request is slower than 1 µs, none takes 60 s
+        cloudwatch.put_metric_alarm(
+            AlarmName=name, Namespace="AWS/SageMaker", MetricName="ModelLatency", ExtendedStatistic="p99",
+            Dimensions=dimensions, Period=60, EvaluationPeriods=1, Threshold=threshold,
+            ComparisonOperator="GreaterThanOrEqualToThreshold", TreatMissingData="notBreaching")
+
+    def requests_until_alarm():
+        deployer.invoke(endpoint, {"inputs": [1]})
+        return describe(cloudwatch, slow)["StateValue"] == "ALARM"
+
+    wait_until(requests_until_alarm, 30, "the ModelLatency p99 alarm")
+    data = json.loads(describe(cloudwatch, slow)["StateReasonData"])
+    assert data["extendedStatistic"] == "p99" and data["recentDatapoints"][0] > 1.0
+    assert describe(cloudwatch, fast)["StateValue"] == "OK"

@@ -101,3 +101,28 @@ def test_disabled_actions_do_not_run(cloudwatch):
     publish(cloudwatch, 5.0, T0 + 1.0)
     run(evaluator, T0 + 3.1)
     assert state(cloudwatch, "quiet")["StateValue"] == "ALARM" and received == []
+
+
+def test_endpoint_latency_distribution_feeds_percentiles(cloudwatch):
+    from sagemaker_emulator import moto_bridge
+    from sagemaker_emulator.runtime.telemetry import _Sample
+
+    latency = _Sample()
+    for value in range(1, 1001):
+        latency.add(float(value))
+    evaluator = AlarmEvaluator(time_scale=20, regions=lambda: [REGION])
+    cloudwatch.put_metric_alarm(
+        AlarmName="p99", Namespace="AWS/SageMaker", MetricName="ModelLatency", ExtendedStatistic="p99", Period=PERIOD,
+        EvaluationPeriods=1, Threshold=990.0, ComparisonOperator="GreaterThanOrEqualToThreshold")
+    moto_bridge.put_metric_data(REGION, "AWS/SageMaker", [{
+        "MetricName": "ModelLatency", "Timestamp": datetime.fromtimestamp(T0 + 1, timezone.utc), "Unit": "Microseconds",
+        "StatisticValues": {"SampleCount": latency.count, "Sum": latency.total, "Minimum": latency.low,
+                            "Maximum": latency.high}, "Distribution": latency.distribution()}])
+    run(evaluator, T0 + 3.1)
+    alarm = state(cloudwatch, "p99")
+    assert alarm["StateValue"] == "ALARM"
+    assert json.loads(alarm["StateReasonData"])["recentDatapoints"] == [990.0]
+    statistics = cloudwatch.get_metric_statistics(  # moto still reads it as one statistic set
+        Namespace="AWS/SageMaker", MetricName="ModelLatency", Statistics=["SampleCount"], Period=60,
+        StartTime=datetime.fromtimestamp(T0 - 60, timezone.utc), EndTime=datetime.fromtimestamp(T0 + 60, timezone.utc))
+    assert sum(point["SampleCount"] for point in statistics["Datapoints"]) == 1000

@@ -112,3 +112,10 @@ def test_percentile_reason_data_names_the_extended_statistic():
     rule = Rule("GreaterThanThreshold", 1.0, 1, extended_statistic="p99")
     data = reason_data(rule, points(3.0), points(3.0), START)
     assert data["extendedStatistic"] == "p99" and "statistic" not in data
+
+
+def test_statistic_sets_with_a_distribution_count_for_percentiles():
+    data = PeriodData()
+    data.add_set(100, 5050, 1, 100, [(float(v), 1) for v in range(1, 100)] + [(100.0, 1)])
+    assert statistic_value(data, None, "p99") == 99.0
+    assert statistic_value(data, "Average", None) == 50.5

@@ -17,7 +17,8 @@ Where AWS is silent we decide:
 - the evaluation range is N + 2 periods (AWS: "more datapoints than EvaluationPeriods");
 - percentiles (``ExtendedStatistic`` pNN, pNN.N) use the nearest-rank method over the raw values
   of the period; statistic sets (PutMetricData ``StatisticValues``) carry no raw values, so a period
-  that holds only statistic sets has no percentile (it counts as missing);
+  that holds only statistic sets has no percentile (it counts as missing), except the emulator's own
+  ModelLatency sets, which carry their distribution (3 significant digits) for exactly this;
 - ``missing`` with fewer real datapoints than M: ALARM when every real datapoint breaches.
 """
 
@@ -55,11 +56,15 @@ class PeriodData:
         self.add_set(1.0, value, value, value)
         self.raw.append(value)
 
-    def add_set(self, count: float, total: float, low: float, high: float) -> None:
+    def add_set(self, count: float, total: float, low: float, high: float,
+                distribution: list[tuple[float, int]] | None = None) -> None:
+        """A statistic set; with its ``distribution`` ((value, count) pairs) its values count for percentiles."""
         self.count += count
         self.total += total
         self.low = min(self.low, low)
         self.high = max(self.high, high)
+        for value, times in distribution or ():
+            self.raw.extend([value] * times)
 
 
 def percentile(values: list[float], rank: float) -> float | None:

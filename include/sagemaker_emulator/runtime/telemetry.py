@@ -9,8 +9,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import defaultdict
-from dataclasses import dataclass
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
 from typing import Iterator
 
 from sagemaker_emulator import moto_bridge
@@ -40,6 +40,23 @@ class _Stat:
             self.high = value
 
 
+@dataclass(slots=True)
+class _Sample(_Stat):
+    """A statistic set that also keeps the raw values, so percentiles (ModelLatency p99) can be computed."""
+
+    values: list = field(default_factory=list)
+
+    def add(self, value: float) -> None:
+        _Stat.add(self, value)
+        self.values.append(value)
+
+    def distribution(self) -> list[list[float]]:
+        """[value, count] pairs, values rounded to 3 significant digits (CloudWatch's percentiles are
+        approximate too) so that a busy second is a few hundred pairs, not one entry per request."""
+        counts = Counter(float(f"{value:.3g}") for value in self.values)
+        return [[value, count] for value, count in sorted(counts.items())]
+
+
 class _Invocations:
     """The invocation metrics of one variant since the last flush, updated once per request.
 
@@ -53,7 +70,7 @@ class _Invocations:
     def __init__(self) -> None:
         self.invocations = self.errors_4xx = self.errors_5xx = 0
         self.per_instance = _Stat()
-        self.model_latency = _Stat()
+        self.model_latency = _Sample()
         self.overhead = _Stat()
 
     def statistic_sets(self) -> Iterator[tuple[str, _Stat]]:
@@ -141,6 +158,8 @@ class EndpointMetrics:
                 "StatisticValues": {"SampleCount": stat.count, "Sum": stat.total,
                                     "Minimum": stat.low, "Maximum": stat.high},
             }
+            if isinstance(stat, _Sample) and stat.values:  # read by the alarm evaluator's percentiles
+                datum["Distribution"] = stat.distribution()
             if metric in UNITS:
                 datum["Unit"] = UNITS[metric]
             else:
