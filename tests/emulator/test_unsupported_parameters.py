@@ -28,22 +28,20 @@ def variant(model: str, **extra) -> dict:
             "InitialInstanceCount": 1, **extra}
 
 
-DEPLOYMENT_CONFIG = {"BlueGreenUpdatePolicy": {"TrafficRoutingConfiguration": {
-    "Type": "CANARY", "WaitIntervalInSeconds": 60, "CanarySize": {"Type": "INSTANCE_COUNT", "Value": 1}}}}
+ROLLING_UPDATE = {"RollingUpdatePolicy": {"MaximumBatchSize": {"Type": "INSTANCE_COUNT", "Value": 1},
+                                          "WaitIntervalInSeconds": 60}}
 
 
-def test_deployment_config_is_refused_on_create_and_update(deployer):
+def test_rolling_update_policy_is_refused_on_create_and_update(deployer):
     config = deployer.config(deployer.model())
     error = refused(deployer.sm.create_endpoint, EndpointName=deployer.name("endpoint"), EndpointConfigName=config,
-                    DeploymentConfig=DEPLOYMENT_CONFIG)
-    assert_refused(error, "DeploymentConfig")
-    assert "without a DeploymentConfig the endpoint is updated blue/green, all at once" in error["Message"]
+                    DeploymentConfig=ROLLING_UPDATE)
+    assert_refused(error, "DeploymentConfig.RollingUpdatePolicy")
+    assert "use BlueGreenUpdatePolicy" in error["Message"]
 
     endpoint = deployer.endpoint(config)
     assert_refused(refused(deployer.sm.update_endpoint, EndpointName=endpoint, EndpointConfigName=config,
-                           DeploymentConfig=DEPLOYMENT_CONFIG), "DeploymentConfig")
-    assert_refused(refused(deployer.sm.update_endpoint, EndpointName=endpoint, EndpointConfigName=config,
-                           RetainDeploymentConfig=True), "RetainDeploymentConfig")
+                           DeploymentConfig=ROLLING_UPDATE), "DeploymentConfig.RollingUpdatePolicy")
     assert deployer.sm.describe_endpoint(EndpointName=endpoint)["EndpointStatus"] == "InService"  # untouched
 
 

@@ -4,7 +4,8 @@ DeleteEndpoint into running fleets.
 Create provisions every variant's fleet and publishes the routes once all serve. Update is blue/green,
 all at once (what SageMaker does when no DeploymentConfig is given): the new fleets are provisioned while
 the old ones keep serving, traffic flips in one step, then the old fleets drain and stop. If the new
-fleets cannot start, the endpoint stays on its old config with a FailureReason.
+fleets cannot start, the endpoint stays on its old config with a FailureReason. An update with a
+DeploymentConfig (canary, linear, baking, auto-rollback) runs in guarded_deployment.py.
 
 Failures are never silent: every task runs under ``_run``, which turns any exception into the
 resource's failure transition (with a FailureReason) and a log line; no task is left unreferenced.
@@ -18,8 +19,10 @@ from functools import cached_property
 from pathlib import Path
 from typing import Awaitable, Callable
 
+from sagemaker_emulator import moto_bridge
 from sagemaker_emulator.config import CONTAINER_STOP_GRACE_SECONDS, Settings
 from sagemaker_emulator.controllers.faults import FaultInjector
+from sagemaker_emulator.controllers.guarded_deployment import GuardedDeployment
 from sagemaker_emulator.runtime import multimodel
 from sagemaker_emulator.runtime.capture import capture_writer
 from sagemaker_emulator.runtime.fleet import Fleet, FleetSettings, VariantFleet
@@ -30,6 +33,7 @@ from sagemaker_emulator.runtime.router import EndpointRoutes, Router
 from sagemaker_emulator.runtime.serverless import ServerlessFleet, ServerlessLimits
 from sagemaker_emulator.runtime.telemetry import LogSink
 from sagemaker_emulator.s3_uri import parse_s3_uri
+from sagemaker_emulator.sagemaker.guardrails import DeploymentPlan
 from sagemaker_emulator.sagemaker.models import Endpoint, EndpointConfig, Model, SageMakerBackend, desired_variants
 from sagemaker_emulator.sagemaker.typed_requests import DesiredWeightAndCapacity, ProductionVariant
 
@@ -54,8 +58,14 @@ class DeploymentController:
     def create(self, endpoint: Endpoint, config: EndpointConfig, models: dict[str, Model]) -> None:
         self._run(endpoint, "creating", self._create(endpoint, config, models), self.backend.endpoint_create_failed)
 
-    def update(self, endpoint: Endpoint, config: EndpointConfig, models: dict[str, Model]) -> None:
-        self._run(endpoint, "updating", self._update(endpoint, config, models), self.backend.endpoint_update_failed)
+    def update(self, endpoint: Endpoint, config: EndpointConfig, models: dict[str, Model],
+               plan: DeploymentPlan | None = None) -> None:
+        work = (self._update(endpoint, config, models) if plan is None
+                else GuardedDeployment(self, endpoint, config, models, plan, _close).run())
+        self._run(endpoint, "updating", work, self.backend.endpoint_update_failed)
+
+    def existing_alarms(self, names: list[str]) -> set[str]:
+        return set(moto_bridge.alarm_states(self.region, names))
 
     def update_variants(self, endpoint: Endpoint, changes: dict[str, DesiredWeightAndCapacity]) -> None:
         self._run(endpoint, "updating the weights and capacities of", self._update_variants(endpoint, changes),
@@ -109,12 +119,12 @@ class DeploymentController:
     # -- work -------------------------------------------------------------------------------------
 
     async def _create(self, endpoint: Endpoint, config: EndpointConfig, models: dict[str, Model]) -> None:
-        routes = await self._provision(endpoint.name, config, models, "create")
+        routes = await self.provision(endpoint.name, config, models, "create")
         self.router.publish(self.region, routes)
         self.backend.endpoint_created(endpoint, desired_variants(config, models, live=True))
 
     async def _update(self, endpoint: Endpoint, config: EndpointConfig, models: dict[str, Model]) -> None:
-        green = await self._provision(endpoint.name, config, models, "update")
+        green = await self.provision(endpoint.name, config, models, "update")
         blue = self.router.withdraw(self.region, endpoint.name)
         self.router.publish(self.region, green)  # the traffic flip: one dictionary assignment
         self.backend.endpoint_updated(endpoint, config.name, desired_variants(config, models, live=True))
@@ -150,7 +160,7 @@ class DeploymentController:
             await _close(routes)
         self.backend.endpoint_deleted(endpoint)
 
-    async def _provision(self, endpoint_name: str, config: EndpointConfig, models: dict[str, Model],
+    async def provision(self, endpoint_name: str, config: EndpointConfig, models: dict[str, Model],
                          stage: str) -> EndpointRoutes:
         """Start every variant's fleet; on any failure stop them all and re-raise."""
         logs = LogSink(self.region, endpoint_name)

@@ -37,6 +37,22 @@ class EndpointRoutes:
     weights: dict[str, float]
     capture: CaptureWriter | None = None  # DataCaptureConfig, when it captures
     async_inference: AsyncInferenceConfig | None = None  # InvokeEndpointAsync only
+    # During a guarded deployment: the new config's routes and the share of requests they get.
+    green: EndpointRoutes | None = None
+    green_share: float = 0.0
+
+    def serving(self) -> EndpointRoutes:
+        """This endpoint's routes, or its green routes for their share of requests during a deployment."""
+        green = self.green
+        if green is not None and (self.green_share >= 1.0 or random.random() < self.green_share):
+            return green
+        return self
+
+    def shift(self, green: EndpointRoutes | None, share: float) -> None:
+        """Send ``share`` of the traffic to ``green`` (None: all traffic back here); one assignment each,
+        so a request sees either the old split or the new one."""
+        self.green_share = share if green is not None else 0.0
+        self.green = green
 
     def choose_variant(self, target: str | None) -> Fleet:
         if target is not None:
@@ -101,16 +117,19 @@ class Router:
                 "invoke it with InvokeEndpointAsync.")
         if len(body) > MAX_PAYLOAD_BYTES and not asynchronous:
             raise AwsError("", f"HTTP content length exceeded {MAX_PAYLOAD_BYTES} bytes.", status=413)
-        fleet = routes.choose_variant(headers.get("X-Amzn-SageMaker-Target-Variant"))
+        serving = routes.serving()
+        fleet = serving.choose_variant(headers.get("X-Amzn-SageMaker-Target-Variant"))
+        green_config = serving.config_name if serving is not routes else ""
         invocation = Invocation(headers, body, self.invocation_timeout if timeout is None else timeout)
         try:
             answer = await fleet.serve(invocation)
         except REFUSED:
             raise
         except BaseException:  # the container failed or went away: a 5XX invocation
-            self._record(region, endpoint_name, fleet, started, None, 500, asynchronous)
+            self._record(region, endpoint_name, fleet, started, None, 500, asynchronous, green_config)
             raise
-        self._record(region, endpoint_name, fleet, started, answer.model_latency_us, answer.status, asynchronous)
+        self._record(region, endpoint_name, fleet, started, answer.model_latency_us, answer.status, asynchronous,
+                     green_config)
         if answer.status >= 400:
             raise model_error(region, endpoint_name, answer.status, answer.body)
         out_headers = {"Content-Type": answer.headers.get("Content-Type", "application/json"),
@@ -118,12 +137,12 @@ class Router:
         custom_attributes = answer.headers.get("X-Amzn-SageMaker-Custom-Attributes")
         if custom_attributes is not None:
             out_headers["X-Amzn-SageMaker-Custom-Attributes"] = custom_attributes
-        if routes.capture is not None:
-            routes.capture.record(fleet.variant, headers, body, out_headers["Content-Type"], answer.body)
+        if serving.capture is not None:
+            serving.capture.record(fleet.variant, headers, body, out_headers["Content-Type"], answer.body)
         return InvokeResult(200, answer.body, out_headers)
 
     def _record(self, region: str, endpoint_name: str, fleet: Fleet, started: float, model_latency: float | None,
-                status: int, asynchronous: bool) -> None:
+                status: int, asynchronous: bool, green_config: str = "") -> None:
         if asynchronous:
             self.metrics.record_async_invocation(region, endpoint_name, fleet.variant,
                                                  model_latency_us=model_latency, status=status)
@@ -131,3 +150,7 @@ class Router:
         overhead_us = (time.perf_counter() - started) * 1e6 - (model_latency or 0)
         self.metrics.record_invocation(region, endpoint_name, fleet.variant, instances=len(fleet.ready),
                                        model_latency_us=model_latency, overhead_us=overhead_us, status=status)
+        if green_config:  # the green fleet's invocations also count under their config's dimension
+            self.metrics.record_invocation(region, endpoint_name, fleet.variant, instances=len(fleet.ready),
+                                           model_latency_us=model_latency, overhead_us=overhead_us, status=status,
+                                           config_name=green_config)

@@ -91,15 +91,18 @@ class EndpointMetrics:
 
     def __init__(self, flush_seconds: float = 1.0):
         self.flush_seconds = flush_seconds
-        self._invocations: dict[tuple[str, str, str], _Invocations] = {}
+        # keyed (region, endpoint, variant, EndpointConfigName or ""): a deployment's green fleet also
+        # publishes under the EndpointConfigName dimension, so an alarm can watch green alone (AWS does this)
+        self._invocations: dict[tuple[str, str, str, str], _Invocations] = {}
         # any other metric, keyed (namespace, region, endpoint, variant, metric)
         self._stats: dict[tuple[str, str, str, str, str], _Stat] = defaultdict(_Stat)
         self._task: asyncio.Task | None = None
 
     def record_invocation(self, region: str, endpoint: str, variant: str, *, instances: int,
-                          model_latency_us: float | None, overhead_us: float, status: int) -> None:
+                          model_latency_us: float | None, overhead_us: float, status: int,
+                          config_name: str = "") -> None:
         """Called once per InvokeEndpoint, on the hot path: one dictionary lookup, a few additions."""
-        key = (region, endpoint, variant)
+        key = (region, endpoint, variant, config_name)
         stats = self._invocations.get(key)
         if stats is None:
             stats = self._invocations[key] = _Invocations()
@@ -147,14 +150,18 @@ class EndpointMetrics:
     def flush(self) -> None:
         stats, self._stats = self._stats, defaultdict(_Stat)
         invocations, self._invocations = self._invocations, {}
-        expanded = [((NAMESPACE, *key, metric), stat) for key, aggregate in invocations.items()
+        expanded = [((NAMESPACE, region, endpoint, variant, metric, config), stat)
+                    for (region, endpoint, variant, config), aggregate in invocations.items()
                     for metric, stat in aggregate.statistic_sets()]
         by_region: dict[tuple[str, str], list[dict]] = defaultdict(list)
-        for (namespace, region, endpoint, variant, metric), stat in [*expanded, *stats.items()]:
+        for (namespace, region, endpoint, variant, metric, config), stat in [
+                *expanded, *(((*key, ""), stat) for key, stat in stats.items())]:
+            dimensions = [{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": variant}]
+            if config:
+                dimensions.append({"Name": "EndpointConfigName", "Value": config})
             datum = {
                 "MetricName": metric,
-                "Dimensions": [{"Name": "EndpointName", "Value": endpoint},
-                               {"Name": "VariantName", "Value": variant}],
+                "Dimensions": dimensions,
                 "StatisticValues": {"SampleCount": stat.count, "Sum": stat.total,
                                     "Minimum": stat.low, "Maximum": stat.high},
             }

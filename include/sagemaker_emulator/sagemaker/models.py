@@ -13,12 +13,13 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
 from sagemaker_emulator.sagemaker.endpoint_features import describe_features, validate_features
+from sagemaker_emulator.sagemaker.guardrails import DeploymentPlan, plan_deployment
 from sagemaker_emulator.s3_uri import is_s3_uri
 from sagemaker_emulator.sagemaker.errors import ValidationException
 from sagemaker_emulator.sagemaker.listing import page_results
 from sagemaker_emulator.sagemaker.tags import Tagging, arn_kind_and_name
 from sagemaker_emulator.sagemaker.typed_requests import (ContainerDefinition, CreateEndpointRequest,
-                                                         DesiredWeightAndCapacity, EndpointConfigSpec, ModelSpec,
+                                                         DeploymentConfig, DesiredWeightAndCapacity, EndpointConfigSpec, ModelSpec,
                                                          ProductionVariant, UpdateEndpointRequest,
                                                          UpdateEndpointWeightsAndCapacitiesRequest)
 from sagemaker_emulator.sagemaker.variants import validate_capacity_change, validate_endpoint_config
@@ -49,7 +50,12 @@ class Provisioner(Protocol):
 
     def create(self, endpoint: "Endpoint", config: "EndpointConfig", models: dict[str, "Model"]) -> None: ...
 
-    def update(self, endpoint: "Endpoint", config: "EndpointConfig", models: dict[str, "Model"]) -> None: ...
+    def update(self, endpoint: "Endpoint", config: "EndpointConfig", models: dict[str, "Model"],
+               plan: DeploymentPlan | None = None) -> None: ...
+
+    def existing_alarms(self, names: list[str]) -> set[str]:
+        """Which of these CloudWatch alarms exist (AutoRollbackConfiguration must name existing ones)."""
+        ...
 
     def delete(self, endpoint: "Endpoint") -> None: ...
 
@@ -110,12 +116,19 @@ class VariantSummary:
     current_count: int
     desired_count: int
     image_resolved_at: float = field(default_factory=time.time)
+    # A deployment's green variants: [{Status, StatusMessage, StartTime}] (Creating, ActivatingTraffic, Baking)
+    variant_status: list[dict[str, Any]] | None = None
+    instance_type: str | None = None  # shown in PendingDeploymentSummary only
     # Serverless variants show their ServerlessConfig instead of instance counts.
     current_serverless: dict[str, Any] | None = None
     desired_serverless: dict[str, Any] | None = None
 
     def describe(self) -> dict[str, Any]:
         out = self._describe()
+        if self.variant_status is not None:
+            out["VariantStatus"] = copy.deepcopy(self.variant_status)
+        if self.instance_type is not None:
+            out["InstanceType"] = self.instance_type
         if self.desired_serverless is not None:
             del out["CurrentInstanceCount"], out["DesiredInstanceCount"]
             out["DesiredServerlessConfig"] = self.desired_serverless
@@ -153,6 +166,8 @@ class Endpoint:
     features: dict[str, Any] = field(default_factory=dict)
     pending_features: dict[str, Any] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
+    deployment_config: DeploymentConfig | None = None  # the last one given (LastDeploymentConfig)
+    pending: PendingDeployment | None = None  # a guarded deployment in progress
 
     def move_to(self, status: str) -> None:
         if status not in TRANSITIONS[self.status]:
@@ -174,7 +189,30 @@ class Endpoint:
         if self.failure_reason:
             out["FailureReason"] = self.failure_reason
         out.update(self.features)
+        if self.deployment_config is not None:
+            out["LastDeploymentConfig"] = self.deployment_config.to_aws()
+        if self.pending is not None:
+            out["PendingDeploymentSummary"] = self.pending.describe()
         return out
+
+
+@dataclass
+class PendingDeployment:
+    """DescribeEndpoint's PendingDeploymentSummary: the green side of a guarded deployment."""
+
+    config_name: str
+    variants: list[VariantSummary]
+    started: float = field(default_factory=time.time)
+
+    def progress(self, status: str, message: str, provisioned: bool = True) -> None:
+        """Every green variant enters ``status`` (Creating, ActivatingTraffic, Baking) with AWS's message."""
+        for variant in self.variants:
+            variant.variant_status = [{"Status": status, "StatusMessage": message, "StartTime": time.time()}]
+            variant.current_count = variant.desired_count if provisioned else 0
+
+    def describe(self) -> dict[str, Any]:
+        return {"EndpointConfigName": self.config_name, "StartTime": self.started,
+                "ProductionVariants": [v.describe() for v in self.variants]}
 
 
 def desired_variants(config: EndpointConfig, models: dict[str, Model], live: bool) -> list[VariantSummary]:
@@ -341,6 +379,8 @@ class SageMakerBackend:
         config = self.get_endpoint_config(request.endpoint_config_name)
         models = self._models_of(config)
         endpoint = Endpoint(name=name, arn=self._arn("endpoint", name), config_name=config.name, tags=request.tags)
+        # Stored, not used now: UpdateEndpoint(RetainDeploymentConfig=True) reuses it (AWS does the same).
+        endpoint.deployment_config = request.deployment_config
         endpoint.variants = desired_variants(config, models, live=False)
         endpoint.features = describe_features(config.spec)
         self.endpoints[name.lower()] = endpoint
@@ -367,12 +407,34 @@ class SageMakerBackend:
         models = self._models_of(config)
         if request.retain_all_variant_properties:
             _retain_variant_properties(config, endpoint, request.excluded_properties)
+        deployment = self._deployment_config(endpoint, request)
+        plan = None
+        if deployment is not None:
+            blue = {v.name: None if v.desired_serverless is not None else v.current_count for v in endpoint.variants}
+            plan = plan_deployment(deployment, blue, config.variants, self.provisioner.existing_alarms)
         endpoint.move_to(Status.UPDATING)
         endpoint.failure_reason = None
         endpoint.pending_config_name = config.name
         endpoint.pending_features = describe_features(config.spec)
-        self.provisioner.update(endpoint, config, models)
+        if deployment is not None:
+            endpoint.deployment_config = deployment
+            endpoint.pending = PendingDeployment(config.name, _pending_variants(config, models))
+        self.provisioner.update(endpoint, config, models, plan)
         return {"EndpointArn": endpoint.arn}
+
+    @staticmethod
+    def _deployment_config(endpoint: Endpoint, request: UpdateEndpointRequest) -> DeploymentConfig | None:
+        if request.deployment_config is not None:
+            if request.retain_deployment_config:
+                raise ValidationException("Give either DeploymentConfig or RetainDeploymentConfig=true, not both.")
+            return copy.deepcopy(request.deployment_config)
+        if not request.retain_deployment_config:
+            return None
+        if endpoint.deployment_config is None:
+            raise ValidationException(
+                f'RetainDeploymentConfig is true but endpoint "{endpoint.arn}" has no deployment configuration to '
+                "retain: give a DeploymentConfig.")
+        return copy.deepcopy(endpoint.deployment_config)
 
     def update_endpoint_weights_and_capacities(self, request: UpdateEndpointWeightsAndCapacitiesRequest
                                                ) -> dict[str, Any]:
@@ -443,6 +505,7 @@ class SageMakerBackend:
         endpoint.move_to(Status.IN_SERVICE)
         endpoint.config_name = config_name
         endpoint.pending_config_name = None
+        endpoint.pending = None
         endpoint.features = endpoint.pending_features
         endpoint.variants = variants
 
@@ -450,6 +513,7 @@ class SageMakerBackend:
         # The old fleet never stopped serving: the endpoint returns to InService on its old config.
         endpoint.move_to(Status.IN_SERVICE)
         endpoint.pending_config_name = None
+        endpoint.pending = None
         endpoint.failure_reason = reason
 
     def endpoint_variants_updated(self, endpoint: Endpoint) -> None:
@@ -473,6 +537,13 @@ class SageMakerBackend:
     def endpoint_deleted(self, endpoint: Endpoint) -> None:
         if self.endpoints.get(endpoint.name.lower()) is endpoint:
             del self.endpoints[endpoint.name.lower()]
+
+
+def _pending_variants(config: EndpointConfig, models: dict[str, Model]) -> list[VariantSummary]:
+    variants = desired_variants(config, models, live=False)
+    for summary, variant in zip(variants, config.variants):
+        summary.instance_type = variant.instance_type
+    return variants
 
 
 def _first(value: Any, default: Any) -> Any:

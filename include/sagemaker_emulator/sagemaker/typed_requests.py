@@ -253,9 +253,54 @@ class EndpointConfigSpec(AwsShape):
 # -- CreateEndpoint, UpdateEndpoint, UpdateEndpointWeightsAndCapacities -------------------------------
 
 @dataclass(kw_only=True)
+class CapacitySize(AwsShape):
+    type: str | None = None  # INSTANCE_COUNT | CAPACITY_PERCENT
+    value: int | None = None
+
+
+@dataclass(kw_only=True)
+class TrafficRoutingConfig(AwsShape):
+    type: str | None = None  # ALL_AT_ONCE | CANARY | LINEAR
+    wait_interval_in_seconds: int | None = None
+    canary_size: CapacitySize | None = None
+    linear_step_size: CapacitySize | None = None
+
+
+@dataclass(kw_only=True)
+class BlueGreenUpdatePolicy(AwsShape):
+    traffic_routing_configuration: TrafficRoutingConfig | None = None
+    termination_wait_in_seconds: int | None = None
+    maximum_execution_timeout_in_seconds: int | None = None
+
+
+@dataclass(kw_only=True)
+class AlarmName(AwsShape):
+    alarm_name: str | None = None
+
+
+@dataclass(kw_only=True)
+class AutoRollbackConfig(AwsShape):
+    alarms: list[AlarmName] | None = None
+
+
+@dataclass(kw_only=True)
+class DeploymentConfig(AwsShape):
+    """UpdateEndpoint's guardrails; RollingUpdatePolicy rides in ``extra`` (refused, not built)."""
+
+    blue_green_update_policy: BlueGreenUpdatePolicy | None = None
+    auto_rollback_configuration: AutoRollbackConfig | None = None
+
+    @property
+    def alarm_names(self) -> list[str]:
+        return [a.alarm_name for a in (self.auto_rollback_configuration.alarms or ())] \
+            if self.auto_rollback_configuration else []
+
+
+@dataclass(kw_only=True)
 class CreateEndpointRequest(AwsShape):
     endpoint_name: str | None = None
     endpoint_config_name: str | None = None
+    deployment_config: DeploymentConfig | None = None
     tags: dict[str, str] = tags_member()
 
 
@@ -270,6 +315,8 @@ class UpdateEndpointRequest(AwsShape):
     endpoint_config_name: str | None = None
     retain_all_variant_properties: bool | None = None
     exclude_retained_variant_properties: list[VariantProperty] | None = None
+    deployment_config: DeploymentConfig | None = None
+    retain_deployment_config: bool | None = None
 
     @property
     def excluded_properties(self) -> set[str]:

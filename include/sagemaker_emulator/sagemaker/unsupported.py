@@ -76,9 +76,10 @@ def _prefixed(prefix: str, refusals: tuple[Refusal, ...]) -> tuple[Refusal, ...]
     return tuple(Refusal(f"{prefix}.{r.path}", r.reason, r.applies) for r in refusals)
 
 
-_DEPLOYMENT_CONFIG = Refusal(
-    "DeploymentConfig", "guarded deployments (blue/green canary or linear, rolling, auto-rollback) are not built; "
-                        "without a DeploymentConfig the endpoint is updated blue/green, all at once.")
+_ROLLING_UPDATE = Refusal(
+    "DeploymentConfig.RollingUpdatePolicy", "rolling deployments are not built; use BlueGreenUpdatePolicy "
+                                            "(ALL_AT_ONCE, CANARY or LINEAR traffic shifting, with auto-rollback).")
+_GUARDRAILS = ("DeploymentConfig.BlueGreenUpdatePolicy", "DeploymentConfig.AutoRollbackConfiguration")
 
 _SCHEDULE_REFUSALS = (
     *_prefixed("MonitoringScheduleConfig.MonitoringJobDefinition.MonitoringAppSpecification", _MONITOR_APP_REFUSALS),
@@ -112,12 +113,8 @@ REFUSED: dict[str, tuple[Refusal, ...]] = {
         Refusal("MetricsConfig", "the emulator publishes the standard endpoint metrics every 60 seconds; enhanced "
                                  "metrics and detailed observability are not built.", _non_default_metrics),
     ),
-    "CreateEndpoint": (_DEPLOYMENT_CONFIG,),
-    "UpdateEndpoint": (
-        _DEPLOYMENT_CONFIG,
-        Refusal("RetainDeploymentConfig", "there is no deployment configuration to retain: DeploymentConfig is not "
-                                          "supported yet.", _is_true),
-    ),
+    "CreateEndpoint": (_ROLLING_UPDATE,),
+    "UpdateEndpoint": (_ROLLING_UPDATE,),
     "CreateProcessingJob": (
         Refusal("ProcessingInputs[].DatasetDefinition", "inputs are read from S3 only (S3Input)."),
         Refusal("ProcessingInputs[].AppManaged", "inputs are read from S3 only (S3Input).", _is_true),
@@ -213,9 +210,9 @@ HONOURED: dict[str, tuple[str, ...]] = {
             "VariantName", "ModelName", "InitialInstanceCount", "InstanceType", "InitialVariantWeight",
             "ServerlessConfig", "ModelDataDownloadTimeoutInSeconds", "ContainerStartupHealthCheckTimeoutInSeconds",
             "ManagedInstanceScaling.Status"))),
-    "CreateEndpoint": ("EndpointName", "EndpointConfigName", "Tags"),
+    "CreateEndpoint": ("EndpointName", "EndpointConfigName", "Tags", *_GUARDRAILS),
     "UpdateEndpoint": ("EndpointName", "EndpointConfigName", "RetainAllVariantProperties",
-                       "ExcludeRetainedVariantProperties"),
+                       "ExcludeRetainedVariantProperties", "RetainDeploymentConfig", *_GUARDRAILS),
     "UpdateEndpointWeightsAndCapacities": ("EndpointName", "DesiredWeightsAndCapacities"),
     "CreateProcessingJob": (
         "ProcessingJobName", "Environment", "StoppingCondition", "Tags", "AppSpecification.ImageUri",

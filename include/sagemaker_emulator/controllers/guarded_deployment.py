@@ -1,0 +1,134 @@
+"""UpdateEndpoint with a DeploymentConfig: blue/green with traffic shifting, baking and auto-rollback.
+
+The green fleets (the new config's real worker processes) start while blue serves. Then the plan's steps
+(sagemaker/guardrails.py) move a share of the traffic to green in the router and bake; during every bake
+the AutoRollbackConfiguration alarms are polled. An alarm in ALARM, or MaximumExecutionTimeoutInSeconds
+passing, sends all traffic back to blue in one assignment, stops green, and leaves the endpoint InService
+on its old config with a FailureReason saying why. Blue serves throughout and stops only after success.
+
+Decisions where AWS is silent (README, "Deployment guardrails"): the timeout rolls back (it does not
+fail the endpoint); alarms are polled every ``ALARM_POLL_SECONDS`` of real time, whatever the time scale.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Awaitable, Callable
+
+from sagemaker_emulator import moto_bridge
+from sagemaker_emulator.runtime.router import EndpointRoutes
+from sagemaker_emulator.sagemaker.guardrails import DeploymentPlan, Step
+from sagemaker_emulator.sagemaker.models import Endpoint, EndpointConfig, Model, desired_variants
+
+if TYPE_CHECKING:
+    from sagemaker_emulator.controllers.deployment import DeploymentController
+
+log = logging.getLogger(__name__)
+
+ALARM_POLL_SECONDS = 0.1  # real seconds: rollback starts well within a second of an alarm changing state
+
+
+class RolledBack(Exception):
+    """The deployment stopped on purpose; ``reason`` becomes the endpoint's FailureReason."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class GuardedDeployment:
+    def __init__(self, controller: DeploymentController, endpoint: Endpoint, config: EndpointConfig,
+                 models: dict[str, Model], plan: DeploymentPlan,
+                 close: Callable[[EndpointRoutes], Awaitable[None]]):
+        self.controller = controller
+        self.endpoint = endpoint
+        self.config = config
+        self.models = models
+        self.plan = plan
+        self.close = close
+        self.old_config = endpoint.config_name
+        self.deadline: float | None = None
+
+    @property
+    def _loop(self) -> asyncio.AbstractEventLoop:
+        return asyncio.get_running_loop()
+
+    async def run(self) -> None:
+        settings, backend = self.controller.settings, self.controller.backend
+        if self.plan.timeout_seconds is not None:
+            self.deadline = self._loop.time() + settings.scaled(self.plan.timeout_seconds)
+        pending = self.endpoint.pending
+        pending.progress("Creating", f"Launching {self.plan.green_total} instance(s).", provisioned=False)
+        try:
+            green = await self._before_deadline(
+                self.controller.provision(self.endpoint.name, self.config, self.models, "update"))
+        except RolledBack as rollback:
+            backend.endpoint_update_failed(self.endpoint, rollback.reason)
+            return
+        blue = self.controller.router.routes[(self.controller.region, self.endpoint.name.lower())]
+        try:
+            for step in self.plan.steps:
+                await self._step(blue, green, step)
+        except BaseException as error:
+            blue.shift(None, 0.0)  # all traffic back to blue at once, whatever stopped the deployment
+            await self.close(green)
+            if not isinstance(error, RolledBack):
+                raise
+            log.warning("Deployment of endpoint %s rolled back: %s", self.endpoint.name, error.reason)
+            backend.endpoint_update_failed(self.endpoint, error.reason)
+            return
+        self.controller.router.publish(self.controller.region, green)  # green alone, then blue stops
+        blue.shift(None, 0.0)
+        backend.endpoint_updated(self.endpoint, self.config.name, desired_variants(self.config, self.models, True))
+        await self.close(blue)
+
+    async def _step(self, blue: EndpointRoutes, green: EndpointRoutes, step: Step) -> None:
+        pending = self.endpoint.pending
+        capacity = "full capacity" if step.green_share >= 1.0 else (
+            "canary capacity" if self.plan.mode == "CANARY" else "capacity")
+        pending.progress("ActivatingTraffic", f"Activating traffic on {capacity} of {step.green_active} instance(s).")
+        blue.shift(green, step.green_share)
+        wait_name = "TerminationWaitInSeconds" if step.final else "WaitIntervalInSeconds"
+        pending.progress("Baking", f"Baking for {step.bake_seconds} seconds ({wait_name}) with traffic enabled on "
+                                   f"{capacity} of {step.green_active} instance(s).")
+        await self._bake(self.controller.settings.scaled(step.bake_seconds))
+
+    async def _bake(self, seconds: float) -> None:
+        """Wait ``seconds`` (already scaled), polling the alarms; at least one poll even for a zero bake."""
+        end = self._loop.time() + seconds
+        while True:
+            self._check_alarms()
+            self._check_deadline()
+            left = end - self._loop.time()
+            if left <= 0:
+                return
+            await asyncio.sleep(min(ALARM_POLL_SECONDS, left))
+
+    def _check_alarms(self) -> None:
+        if not self.plan.alarms:
+            return
+        states = moto_bridge.alarm_states(self.controller.region, list(self.plan.alarms))
+        firing = [name for name in self.plan.alarms if states.get(name) == "ALARM"]
+        if firing:
+            raise RolledBack(
+                f"Deployment of endpoint configuration {self.config.name} was rolled back because CloudWatch "
+                f"alarm(s) {', '.join(firing)} went into ALARM. All traffic is served by endpoint configuration "
+                f"{self.old_config} again.")
+
+    def _check_deadline(self) -> None:
+        if self.deadline is not None and self._loop.time() >= self.deadline:
+            raise RolledBack(self._timeout_reason())
+
+    def _timeout_reason(self) -> str:
+        return (f"Deployment of endpoint configuration {self.config.name} was rolled back because it exceeded "
+                f"MaximumExecutionTimeoutInSeconds ({self.plan.timeout_seconds} seconds). All traffic is served by "
+                f"endpoint configuration {self.old_config} again.")
+
+    async def _before_deadline(self, work: Awaitable[EndpointRoutes]) -> EndpointRoutes:
+        if self.deadline is None:
+            return await work
+        try:
+            return await asyncio.wait_for(work, max(self.deadline - self._loop.time(), 0))
+        except asyncio.TimeoutError:  # provisioning stopped its fleets on cancellation
+            raise RolledBack(self._timeout_reason()) from None
