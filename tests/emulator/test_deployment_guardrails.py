@@ -273,3 +273,27 @@ def test_serverless_endpoints_refuse_guardrails(deployer):
                       DeploymentConfig=guarded({"TrafficRoutingConfiguration": {"Type": "ALL_AT_ONCE",
                                                                                "WaitIntervalInSeconds": 0}}))
     assert message.startswith("DeploymentConfig is not supported for serverless endpoints")
+
+
+def test_green_that_cannot_start_leaves_blue_in_service(deployer):
+    endpoint, blue, _ = blue_and_green(deployer, count=1)
+    broken = deployer.model(model_data_url=deployer.upload(
+        {"code/inference.py": "def model_fn(d):\n    raise ValueError('bad weights')\n"}))
+    deployer.sm.update_endpoint(EndpointName=endpoint, EndpointConfigName=deployer.config(broken),
+                                DeploymentConfig=guarded({"TrafficRoutingConfiguration": {
+                                    "Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 0}}))
+    described = deployer.wait_settled(endpoint)
+    assert described["EndpointStatus"] == "InService" and described["EndpointConfigName"] == blue
+    assert "bad weights" in described["FailureReason"]
+    assert "PendingDeploymentSummary" not in described
+    assert answers(deployer, endpoint, 5) == {BLUE}
+
+
+def test_delete_during_a_deployment_stops_both_fleets(deployer):
+    endpoint, _, green = blue_and_green(deployer, count=2)
+    deployer.sm.update_endpoint(EndpointName=endpoint, EndpointConfigName=green,
+                                DeploymentConfig=guarded(canary(count=1, wait=600)))
+    wait_until(baking(deployer, endpoint, "canary capacity"), 60, "the canary bake")
+    deployer.sm.delete_endpoint(EndpointName=endpoint)
+    wait_until(lambda: not deployer.sm.list_endpoints(NameContains=endpoint)["Endpoints"], 30, "the deletion")
+    wait_until(lambda: not workers_of(endpoint), 30, "every worker to stop")
