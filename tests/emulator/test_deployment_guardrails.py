@@ -234,9 +234,9 @@ def test_every_invalid_deployment_config_is_refused_with_the_field_named(deploye
         (guarded(canary(wait=400, termination=300, MaximumExecutionTimeoutInSeconds=700)),
          "BlueGreenUpdatePolicy.MaximumExecutionTimeoutInSeconds (700) must be larger than the total waiting time "
          "of the deployment (700 seconds over 2 baking period(s))"),
-        (guarded(canary(wait=3601)), "Value '3601' at 'deploymentConfig.blueGreenUpdatePolicy.trafficRoutingConfiguration"
-                                     ".waitIntervalInSeconds' failed to satisfy constraint: Member must have value "
-                                     "less than or equal to 3600"),
+        (guarded(canary(wait=3601)),
+         "Value '3601' at 'deploymentConfig.blueGreenUpdatePolicy.trafficRoutingConfiguration.waitIntervalInSeconds' "
+         "failed to satisfy constraint: Member must have value less than or equal to 3600"),
         (guarded(canary(MaximumExecutionTimeoutInSeconds=28801)),
          "Value '28801' at 'deploymentConfig.blueGreenUpdatePolicy.maximumExecutionTimeoutInSeconds' failed to "
          "satisfy constraint: Member must have value less than or equal to 28800"),

@@ -19,8 +19,9 @@ from sagemaker_emulator.sagemaker.errors import ValidationException
 from sagemaker_emulator.sagemaker.listing import page_results
 from sagemaker_emulator.sagemaker.tags import Tagging, arn_kind_and_name
 from sagemaker_emulator.sagemaker.typed_requests import (ContainerDefinition, CreateEndpointRequest,
-                                                         DeploymentConfig, DesiredWeightAndCapacity, EndpointConfigSpec, ModelSpec,
-                                                         ProductionVariant, UpdateEndpointRequest,
+                                                         DeploymentConfig, DesiredWeightAndCapacity,
+                                                         EndpointConfigSpec, ModelSpec, ProductionVariant,
+                                                         UpdateEndpointRequest,
                                                          UpdateEndpointWeightsAndCapacitiesRequest)
 from sagemaker_emulator.sagemaker.variants import validate_capacity_change, validate_endpoint_config
 
