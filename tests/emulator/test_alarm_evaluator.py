@@ -248,3 +248,20 @@ def test_model_latency_p99_of_a_real_endpoint(deployer, cloudwatch):
     data = json.loads(describe(cloudwatch, slow)["StateReasonData"])
     assert data["extendedStatistic"] == "p99" and data["recentDatapoints"][0] > 1.0
     assert describe(cloudwatch, fast)["StateValue"] == "OK"
+
+
+def test_describe_alarm_history_in_the_query_protocol(emulator, cloudwatch, namespace):
+    import urllib.parse
+    import urllib.request
+    import xml.etree.ElementTree as ElementTree
+
+    name = put_alarm(cloudwatch, namespace, f"query-{namespace[5:]}")
+    form = urllib.parse.urlencode({"Action": "DescribeAlarmHistory", "Version": "2010-08-01", "AlarmName": name})
+    request = urllib.request.Request(emulator.url + "/", data=form.encode(), headers={
+        "Content-Type": "application/x-www-form-urlencoded; charset=utf-8",
+        "Authorization": "AWS4-HMAC-SHA256 Credential=testing/20261130/us-east-1/monitoring/aws4_request"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        tree = ElementTree.fromstring(response.read())
+    ns = {"cw": "http://monitoring.amazonaws.com/doc/2010-08-01/"}
+    summaries = [node.text for node in tree.iterfind(".//cw:AlarmHistoryItems/cw:member/cw:HistorySummary", ns)]
+    assert summaries == [f'Alarm "{name}" created']

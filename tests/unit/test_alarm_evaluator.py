@@ -126,3 +126,13 @@ def test_endpoint_latency_distribution_feeds_percentiles(cloudwatch):
         Namespace="AWS/SageMaker", MetricName="ModelLatency", Statistics=["SampleCount"], Period=60,
         StartTime=datetime.fromtimestamp(T0 - 60, timezone.utc), EndTime=datetime.fromtimestamp(T0 + 60, timezone.utc))
     assert sum(point["SampleCount"] for point in statistics["Datapoints"]) == 1000
+
+
+def test_an_alarm_that_cannot_be_evaluated_does_not_stop_the_others(cloudwatch):
+    evaluator = AlarmEvaluator(time_scale=20, regions=lambda: [REGION])
+    put_alarm(cloudwatch, "anomaly-band", ComparisonOperator="LessThanLowerOrGreaterThanUpperThreshold")
+    put_alarm(cloudwatch, "fine")
+    publish(cloudwatch, 5.0, T0 + 1.0)
+    run(evaluator, T0 + 3.1)
+    assert state(cloudwatch, "fine")["StateValue"] == "ALARM"
+    assert state(cloudwatch, "anomaly-band")["StateValue"] == "INSUFFICIENT_DATA"

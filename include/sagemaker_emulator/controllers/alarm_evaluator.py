@@ -118,6 +118,7 @@ class AlarmEvaluator:
         self._known: dict[tuple[str, str], _Known] = {}
         self._indexes: dict[str, _MetricIndex] = {}
         self._handlers: dict[str, ActionHandler] = {}
+        self._reported: set[tuple[str, str, int]] = set()
         self._task: asyncio.Task | None = None
         self._lock: asyncio.Lock | None = None  # the loop and request handlers reconcile one at a time
 
@@ -181,7 +182,12 @@ class AlarmEvaluator:
                 known = self._known[(region, alarm["name"])]
                 if completed > known.last_period:
                     known.last_period = completed
-                    await self._evaluate(region, alarm, index, completed, length, now)
+                    try:
+                        await self._evaluate(region, alarm, index, completed, length, now)
+                    except Exception:  # one alarm we cannot evaluate must not stop the others
+                        if (region, alarm["name"], alarm["token"]) not in self._reported:  # say so once
+                            self._reported.add((region, alarm["name"], alarm["token"]))
+                            log.exception("alarm %s in %s cannot be evaluated", alarm["name"], region)
                 next_due = min(next_due, (completed + 2) * length + GRACE_SECONDS)
             index.prune(now - retention)
         return max(0.01, next_due - now)
