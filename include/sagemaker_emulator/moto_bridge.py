@@ -245,7 +245,8 @@ def metric_alarms(region: str) -> list[dict[str, Any]]:
         snapshot.update(name=alarm.name, arn=alarm.alarm_arn, token=id(alarm),
                         description=alarm.description,
                         dimensions={d.name: d.value for d in alarm.dimensions},
-                        state_updated=_as_utc(alarm.state_updated_timestamp))
+                        state_updated=_as_utc(alarm.state_updated_timestamp),
+                        configuration_updated=_as_utc(alarm.configuration_updated_timestamp))
         snapshots.append(snapshot)
     return snapshots
 
@@ -273,7 +274,7 @@ def metric_data_since(region: str, cursor: int) -> tuple[list[tuple], int]:
     """The datapoints stored since ``cursor`` (a position returned by the previous call; 0 at first).
 
     Each is ``(namespace, metric name, dimensions as a sorted tuple of (name, value), UTC timestamp,
-    values)`` where ``values`` is a float for a single value or ``(count, sum, min, max, distribution)``
+    values, unit)`` where ``values`` is a float for a single value or ``(count, sum, min, max, distribution)``
     for a statistic set (``distribution``: ``[(value, count), ...]`` or None, see put_metric_data). moto keeps every datapoint in one list in arrival order, so reading only the tail
     keeps each call proportional to what arrived. If the list shrank (a reset), reading restarts at 0.
     """
@@ -291,7 +292,7 @@ def metric_data_since(region: str, cursor: int) -> tuple[list[tuple], int]:
                            getattr(datum, "distribution", None))
         else:
             values = float(datum.value)
-        data.append((datum.namespace, datum.name, dims, _as_utc(datum.timestamp), values))
+        data.append((datum.namespace, datum.name, dims, _as_utc(datum.timestamp), values, datum.unit))
     return data, end
 
 

@@ -175,7 +175,8 @@ def test_set_alarm_state_holds_until_the_next_evaluation(cloudwatch, namespace):
         "Alarm updated from ALARM to OK"]
     assert all(item["AlarmType"] == "MetricAlarm" and item["AlarmName"] == name for item in history)
     data = json.loads(history[-1]["HistoryData"])
-    assert data["oldState"] == {"stateValue": "ALARM"} and data["newState"]["stateReasonData"]["version"] == "1.0"
+    assert data["oldState"] == {"stateValue": "ALARM", "stateReason": "testing the pager"}
+    assert data["newState"]["stateReasonData"]["version"] == "1.0"
 
 
 def test_describe_alarm_history_rejects_an_unknown_item_type(cloudwatch):

@@ -136,3 +136,14 @@ def test_an_alarm_that_cannot_be_evaluated_does_not_stop_the_others(cloudwatch):
     run(evaluator, T0 + 3.1)
     assert state(cloudwatch, "fine")["StateValue"] == "ALARM"
     assert state(cloudwatch, "anomaly-band")["StateValue"] == "INSUFFICIENT_DATA"
+
+
+def test_an_alarm_with_a_unit_looks_at_that_unit_only(cloudwatch):
+    evaluator = AlarmEvaluator(time_scale=20, regions=lambda: [REGION])
+    put_alarm(cloudwatch, "seconds", Unit="Seconds")
+    put_alarm(cloudwatch, "any-unit")
+    cloudwatch.put_metric_data(Namespace="Test", MetricData=[{
+        "MetricName": "Errors", "Value": 5.0, "Unit": "Count", "Timestamp": datetime.fromtimestamp(T0 + 1, timezone.utc)}])
+    run(evaluator, T0 + 3.1)
+    assert state(cloudwatch, "seconds")["StateValue"] == "OK"  # notBreaching: no datapoint in Seconds
+    assert state(cloudwatch, "any-unit")["StateValue"] == "ALARM"

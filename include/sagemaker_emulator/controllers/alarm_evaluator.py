@@ -89,19 +89,21 @@ class _MetricIndex:
 
     def ingest(self, region: str) -> None:
         data, self.cursor = moto_bridge.metric_data_since(region, self.cursor)
-        for namespace, name, dims, stamp, values in data:
-            self.series.setdefault((namespace, name, dims), deque()).append((stamp.timestamp(), values))
+        for namespace, name, dims, stamp, values, unit in data:
+            self.series.setdefault((namespace, name, dims), deque()).append((stamp.timestamp(), values, unit))
 
     def prune(self, cutoff: float) -> None:
         for series in self.series.values():
             while series and series[0][0] < cutoff:
                 series.popleft()
 
-    def periods(self, key: tuple, first: int, last: int, length: float) -> dict[int, PeriodData]:
+    def periods(self, key: tuple, first: int, last: int, length: float, unit: str | None) -> dict[int, PeriodData]:
+        """The datapoints of periods ``first``..``last``; with ``unit``, only those published in it
+        (an alarm with a Unit looks at that unit only; without one, at every unit, as on AWS)."""
         buckets: dict[int, PeriodData] = {}
-        for stamp, values in self.series.get(key, ()):
+        for stamp, values, published_unit in self.series.get(key, ()):
             index = math.floor(stamp / length)
-            if first <= index <= last:
+            if first <= index <= last and (unit is None or unit == published_unit):
                 bucket = buckets.setdefault(index, PeriodData())
                 if isinstance(values, tuple):
                     bucket.add_set(*values)
@@ -200,7 +202,7 @@ class AlarmEvaluator:
         rule = Rule(**_rule_fields(alarm))
         first = last - rule.range_periods + 1
         key = (alarm["namespace"], alarm["metric_name"], tuple(sorted(alarm["dimensions"].items())))
-        buckets = index.periods(key, first, last, length)
+        buckets = index.periods(key, first, last, length, alarm["unit"])
         datapoints = [Datapoint(_utc(i * length), statistic_value(buckets.get(i), rule.statistic,
                                                                    rule.extended_statistic))
                       for i in range(first, last + 1)]
@@ -224,7 +226,7 @@ class AlarmEvaluator:
             elif known.token != alarm["token"]:
                 self._updated(region, alarm, known)
             elif (alarm["state_value"], alarm["state_updated"]) != (known.state, known.updated):
-                old = known.state
+                old = {"stateValue": known.state, "stateReason": known.reason}
                 self._remember(region, alarm)
                 await self._after_change(region, alarm, old, alarm["state_reason"], alarm["state_reason_data"])
         return alarms
@@ -252,7 +254,7 @@ class AlarmEvaluator:
             alarm["state_reason_data"], previous.last_period if previous else -1)
 
     async def change_state(self, region: str, alarm: dict[str, Any], state: str, reason: str, data: str) -> None:
-        old = alarm["state_value"]
+        old = {"stateValue": alarm["state_value"], "stateReason": alarm["state_reason"]}
         if not moto_bridge.set_alarm_state(region, alarm["name"], state, reason, data):
             return
         fresh = next((a for a in moto_bridge.metric_alarms(region) if a["name"] == alarm["name"]), None)
@@ -261,10 +263,11 @@ class AlarmEvaluator:
         self._remember(region, fresh)
         await self._after_change(region, fresh, old, reason, data)
 
-    async def _after_change(self, region: str, alarm: dict[str, Any], old: str, reason: str, data: str) -> None:
-        new = alarm["state_value"]
+    async def _after_change(self, region: str, alarm: dict[str, Any], old_state: dict[str, str], reason: str,
+                            data: str) -> None:
+        old, new = old_state["stateValue"], alarm["state_value"]
         stamp = alarm["state_updated"]
-        history_data = {"version": "1.0", "oldState": {"stateValue": old},
+        history_data = {"version": "1.0", "oldState": old_state,
                         "newState": {"stateValue": new, "stateReason": reason,
                                      **({"stateReasonData": json.loads(data)} if data and data != "{}" else {})}}
         self.history.add(region, HistoryItem(alarm["name"], stamp, "StateUpdate",
@@ -326,7 +329,7 @@ def notification(change: StateChange) -> dict[str, Any]:
     }
     return {
         "AlarmName": alarm["name"], "AlarmDescription": alarm["description"],
-        "AWSAccountId": moto_bridge.ACCOUNT_ID, "AlarmConfigurationUpdatedTimestamp": _aws_iso(change.timestamp),
+        "AWSAccountId": moto_bridge.ACCOUNT_ID, "AlarmConfigurationUpdatedTimestamp": _aws_iso(alarm["configuration_updated"]),
         "NewStateValue": change.new_state, "NewStateReason": change.reason,
         "StateChangeTime": _aws_iso(change.timestamp), "Region": REGION_NAMES.get(change.region, change.region),
         "AlarmArn": alarm["arn"], "OldStateValue": change.old_state,
