@@ -122,7 +122,8 @@ def test_m_out_of_n(cloudwatch, namespace, pattern, expected):
                      DatapointsToAlarm=2)
     assert first_state(cloudwatch, name) == expected
     if expected == "ALARM":
-        assert describe(cloudwatch, name)["StateReason"].startswith("Threshold Crossed: 2 out of the last 3 datapoints [5.0 (")
+        reason = describe(cloudwatch, name)["StateReason"]
+        assert reason.startswith("Threshold Crossed: 2 out of the last 3 datapoints [5.0 (")
 
 
 def test_each_treat_missing_data_mode(cloudwatch, namespace):
@@ -135,7 +136,8 @@ def test_each_treat_missing_data_mode(cloudwatch, namespace):
     cloudwatch.set_alarm_state(AlarmName=ignore, StateValue="ALARM", StateReason="test: start from ALARM")
     assert first_state(cloudwatch, breaching) == "ALARM"
     assert describe(cloudwatch, breaching)["StateReason"] == (
-        "Threshold Crossed: no datapoints were received for 1 period and 1 missing datapoint was treated as [Breaching].")
+        "Threshold Crossed: no datapoints were received for 1 period and 1 missing datapoint was treated "
+        "as [Breaching].")
     assert first_state(cloudwatch, not_breaching) == "OK"
     wait_until(lambda: describe(cloudwatch, missing)["StateValue"] == "INSUFFICIENT_DATA", 15, "missing evaluated")
     assert describe(cloudwatch, missing)["StateReason"] == "Insufficient Data: 1 datapoint was unknown."

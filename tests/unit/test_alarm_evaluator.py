@@ -143,7 +143,8 @@ def test_an_alarm_with_a_unit_looks_at_that_unit_only(cloudwatch):
     put_alarm(cloudwatch, "seconds", Unit="Seconds")
     put_alarm(cloudwatch, "any-unit")
     cloudwatch.put_metric_data(Namespace="Test", MetricData=[{
-        "MetricName": "Errors", "Value": 5.0, "Unit": "Count", "Timestamp": datetime.fromtimestamp(T0 + 1, timezone.utc)}])
+        "MetricName": "Errors", "Value": 5.0, "Unit": "Count",
+        "Timestamp": datetime.fromtimestamp(T0 + 1, timezone.utc)}])
     run(evaluator, T0 + 3.1)
     assert state(cloudwatch, "seconds")["StateValue"] == "OK"  # notBreaching: no datapoint in Seconds
     assert state(cloudwatch, "any-unit")["StateValue"] == "ALARM"

@@ -329,7 +329,8 @@ def notification(change: StateChange) -> dict[str, Any]:
     }
     return {
         "AlarmName": alarm["name"], "AlarmDescription": alarm["description"],
-        "AWSAccountId": moto_bridge.ACCOUNT_ID, "AlarmConfigurationUpdatedTimestamp": _aws_iso(alarm["configuration_updated"]),
+        "AWSAccountId": moto_bridge.ACCOUNT_ID,
+        "AlarmConfigurationUpdatedTimestamp": _aws_iso(alarm["configuration_updated"]),
         "NewStateValue": change.new_state, "NewStateReason": change.reason,
         "StateChangeTime": _aws_iso(change.timestamp), "Region": REGION_NAMES.get(change.region, change.region),
         "AlarmArn": alarm["arn"], "OldStateValue": change.old_state,

@@ -102,7 +102,8 @@ def handle_describe_alarm_history(history: AlarmHistory, region: str, protocol: 
         return _error(protocol, code, message)
     if protocol == "json":
         items = [{**item, "Timestamp": item["Timestamp"].timestamp()} for item in answer["AlarmHistoryItems"]]
-        return 200, {"Content-Type": "application/x-amz-json-1.0"}, json.dumps({**answer, "AlarmHistoryItems": items}).encode()
+        body = json.dumps({**answer, "AlarmHistoryItems": items}).encode()
+        return 200, {"Content-Type": "application/x-amz-json-1.0"}, body
     return 200, {"Content-Type": "text/xml"}, _query_xml(answer).encode()
 
 
