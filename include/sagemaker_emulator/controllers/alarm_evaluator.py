@@ -81,35 +81,58 @@ class _Known:
 
 
 class _MetricIndex:
-    """One region's datapoints, filed by metric, read incrementally from moto."""
+    """One region's datapoints, filed by metric, read incrementally from moto, and their periods.
+
+    Periods are filed as the datapoints arrive, once per period length (and unit) some alarm asks
+    for, so an evaluation reads finished periods instead of scanning the datapoints again, and
+    alarms on the same metric share them.
+    """
 
     def __init__(self) -> None:
         self.cursor = 0
         self.series: dict[tuple, deque] = {}
+        # series key -> {(period length, unit or None): {period index: PeriodData}}
+        self._views: dict[tuple, dict[tuple[float, str | None], dict[int, PeriodData]]] = {}
 
     def ingest(self, region: str) -> None:
         data, self.cursor = moto_bridge.metric_data_since(region, self.cursor)
         for namespace, name, dims, stamp, values, unit in data:
-            self.series.setdefault((namespace, name, dims), deque()).append((stamp.timestamp(), values, unit))
+            key, entry = (namespace, name, dims), (stamp.timestamp(), values, unit)
+            self.series.setdefault(key, deque()).append(entry)
+            for (length, only_unit), buckets in self._views.get(key, {}).items():
+                _file(buckets, entry, length, only_unit)
 
     def prune(self, cutoff: float) -> None:
         for series in self.series.values():
             while series and series[0][0] < cutoff:
                 series.popleft()
+        for views in self._views.values():
+            for (length, _), buckets in views.items():
+                oldest = math.floor(cutoff / length)
+                for index in [index for index in buckets if index < oldest]:
+                    del buckets[index]
 
     def periods(self, key: tuple, first: int, last: int, length: float, unit: str | None) -> dict[int, PeriodData]:
         """The datapoints of periods ``first``..``last``; with ``unit``, only those published in it
         (an alarm with a Unit looks at that unit only; without one, at every unit, as on AWS)."""
-        buckets: dict[int, PeriodData] = {}
-        for stamp, values, published_unit in self.series.get(key, ()):
-            index = math.floor(stamp / length)
-            if first <= index <= last and (unit is None or unit == published_unit):
-                bucket = buckets.setdefault(index, PeriodData())
-                if isinstance(values, tuple):
-                    bucket.add_set(*values)
-                else:
-                    bucket.add_value(values)
-        return buckets
+        views = self._views.setdefault(key, {})
+        buckets = views.get((length, unit))
+        if buckets is None:
+            buckets = views[(length, unit)] = {}
+            for entry in self.series.get(key, ()):
+                _file(buckets, entry, length, unit)
+        return {index: buckets[index] for index in range(first, last + 1) if index in buckets}
+
+
+def _file(buckets: dict[int, PeriodData], entry: tuple, length: float, only_unit: str | None) -> None:
+    stamp, values, unit = entry
+    if only_unit is not None and unit != only_unit:
+        return
+    bucket = buckets.setdefault(math.floor(stamp / length), PeriodData())
+    if isinstance(values, tuple):
+        bucket.add_set(*values)
+    else:
+        bucket.add_value(values)
 
 
 class AlarmEvaluator:

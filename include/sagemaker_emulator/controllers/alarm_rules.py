@@ -51,10 +51,18 @@ class PeriodData:
     low: float = math.inf
     high: float = -math.inf
     raw: list[float] = field(default_factory=list)
+    raw_sorted: bool = True  # sorted once for the first percentile asked, not again for the next alarm
 
     def add_value(self, value: float) -> None:
         self.add_set(1.0, value, value, value)
         self.raw.append(value)
+        self.raw_sorted = False
+
+    def sorted_raw(self) -> list[float]:
+        if not self.raw_sorted:
+            self.raw.sort()
+            self.raw_sorted = True
+        return self.raw
 
     def add_set(self, count: float, total: float, low: float, high: float,
                 distribution: list[tuple[float, int]] | None = None) -> None:
@@ -65,13 +73,14 @@ class PeriodData:
         self.high = max(self.high, high)
         for value, times in distribution or ():
             self.raw.extend([value] * times)
+            self.raw_sorted = False
 
 
-def percentile(values: list[float], rank: float) -> float | None:
+def percentile(values: list[float], rank: float, presorted: bool = False) -> float | None:
     """Nearest-rank percentile (``rank`` in 0..100) of the raw values, None if there are none."""
     if not values:
         return None
-    ordered = sorted(values)
+    ordered = values if presorted else sorted(values)
     position = max(1, math.ceil(rank / 100 * len(ordered)))
     return ordered[min(position, len(ordered)) - 1]
 
@@ -82,7 +91,7 @@ def statistic_value(data: PeriodData | None, statistic: str | None, extended: st
         return None
     if extended:
         match = _PERCENTILE.match(extended)
-        return percentile(data.raw, float(match.group(1))) if match else None
+        return percentile(data.sorted_raw(), float(match.group(1)), presorted=True) if match else None
     return {"SampleCount": data.count, "Sum": data.total, "Minimum": data.low, "Maximum": data.high,
             "Average": data.total / data.count}.get(statistic or "")
 
