@@ -268,3 +268,9 @@ def test_describe_alarm_history_in_the_query_protocol(emulator, cloudwatch, name
     ns = {"cw": "http://monitoring.amazonaws.com/doc/2010-08-01/"}
     summaries = [node.text for node in tree.iterfind(".//cw:AlarmHistoryItems/cw:member/cw:HistorySummary", ns)]
     assert summaries == [f'Alarm "{name}" created']
+
+
+def test_no_evaluation_failed_in_this_session(emulator):
+    """Runs last in this module: every evaluation above ran without an exception in the emulator."""
+    log = emulator.log_text()
+    assert "evaluating CloudWatch alarms failed" not in log and "cannot be evaluated" not in log
