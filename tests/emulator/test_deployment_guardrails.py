@@ -297,3 +297,99 @@ def test_delete_during_a_deployment_stops_both_fleets(deployer):
     deployer.sm.delete_endpoint(EndpointName=endpoint)
     wait_until(lambda: not deployer.sm.list_endpoints(NameContains=endpoint)["Endpoints"], 30, "the deletion")
     wait_until(lambda: not workers_of(endpoint), 30, "every worker to stop")
+
+
+def rolling(batch: int, wait: int = 40, rollback: int | None = None) -> dict:
+    policy = {"MaximumBatchSize": {"Type": "INSTANCE_COUNT", "Value": batch}, "WaitIntervalInSeconds": wait}
+    if rollback is not None:
+        policy["RollbackMaximumBatchSize"] = {"Type": "INSTANCE_COUNT", "Value": rollback}
+    return policy
+
+
+def rolling_update(policy: dict, *alarms: str) -> dict:
+    config = {"RollingUpdatePolicy": policy}
+    if alarms:
+        config["AutoRollbackConfiguration"] = {"Alarms": [{"AlarmName": name} for name in alarms]}
+    return config
+
+
+def test_rolling_update_replaces_the_fleet_batch_by_batch(deployer):
+    endpoint, blue, green = blue_and_green(deployer, count=2)
+    with Traffic(deployer, endpoint) as traffic:
+        deployer.sm.update_endpoint(EndpointName=endpoint, EndpointConfigName=green,
+                                    DeploymentConfig=rolling_update(rolling(batch=1, wait=40)))
+        wait_until(baking(deployer, endpoint, "(WaitIntervalInSeconds) with traffic enabled on 1 instance(s)."), 60,
+                   "the first batch")
+        assert answers(deployer, endpoint) == {BLUE, GREEN}  # one new instance beside two old ones
+        wait_until(baking(deployer, endpoint, "traffic enabled on 2 instance(s)."), 60, "the second batch")
+        described = deployer.wait(endpoint)
+    assert traffic.errors == []
+    assert described["EndpointConfigName"] == green
+    assert answers(deployer, endpoint, 10) == {GREEN}
+    wait_until(lambda: len(instances_of(endpoint)) == 2, 30, "the old fleet to stop")
+
+
+def test_rolling_update_rolls_back_on_an_alarm(deployer, emulator):
+    endpoint, blue, green = blue_and_green(deployer, count=2)
+    cloudwatch, name = alarm(deployer, emulator, endpoint, green)
+    with Traffic(deployer, endpoint) as traffic:
+        deployer.sm.update_endpoint(EndpointName=endpoint, EndpointConfigName=green,
+                                    DeploymentConfig=rolling_update(rolling(batch=1, wait=40, rollback=1), name))
+        wait_until(baking(deployer, endpoint, "traffic enabled on 2 instance(s)."), 60, "the second batch")
+        cloudwatch.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="green fails")
+        described = deployer.wait_settled(endpoint)
+        rolled_back_at = len(traffic.answers)
+        wait_until(lambda: len(traffic.answers) > rolled_back_at + 10, 30, "traffic after the rollback")
+    assert traffic.errors == []
+    assert described["EndpointStatus"] == "InService" and described["EndpointConfigName"] == blue
+    assert name in described["FailureReason"]
+    assert set(traffic.answers[rolled_back_at:]) == {BLUE}
+    wait_until(lambda: len(instances_of(endpoint)) == 2, 30, "the new fleet to stop")
+
+
+def test_a_failed_rolling_rollback_is_update_rollback_failed(deployer, emulator):
+    import requests
+
+    endpoint, blue, green = blue_and_green(deployer, count=2)
+    cloudwatch, name = alarm(deployer, emulator, endpoint, green)
+    response = requests.post(f"{emulator.url}/_emulator/faults", timeout=10,
+                             json={"stage": "rollback", "endpoint": endpoint, "message": "no capacity"})
+    assert response.status_code == 201, response.text
+    deployer.sm.update_endpoint(EndpointName=endpoint, EndpointConfigName=green,
+                                DeploymentConfig=rolling_update(rolling(batch=1, wait=40, rollback=1), name))
+    wait_until(baking(deployer, endpoint, "traffic enabled on 2 instance(s)."), 60, "the second batch")
+    cloudwatch.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="green fails")
+    described = deployer.wait_settled(endpoint)
+    assert described["EndpointStatus"] == "UpdateRollbackFailed"
+    assert name in described["FailureReason"] and "no capacity" in described["FailureReason"]
+    assert answers(deployer, endpoint) == {BLUE, GREEN}  # a mix of the old and new configurations serves
+    assert "delete it with DeleteEndpoint" in refused(deployer, EndpointName=endpoint, EndpointConfigName=blue)
+    deployer.sm.delete_endpoint(EndpointName=endpoint)
+    wait_until(lambda: not workers_of(endpoint), 30, "both fleets to stop")
+
+
+def test_invalid_rolling_updates_are_refused(deployer):
+    endpoint, blue, green = blue_and_green(deployer, count=2)
+    cases = [
+        (rolling_update(rolling(batch=2)), "RollingUpdatePolicy.MaximumBatchSize (2 instance(s)) must be between 5% "
+                                           "and 50% of the instance count of variant AllTraffic (2 instance(s))"),
+        (rolling_update({**rolling(batch=1, wait=300), "MaximumExecutionTimeoutInSeconds": 600}),
+         "RollingUpdatePolicy.MaximumExecutionTimeoutInSeconds (600) must be larger than the total waiting time of "
+         "the deployment (600 seconds over 2 baking period(s))"),
+        ({"RollingUpdatePolicy": rolling(batch=1), "BlueGreenUpdatePolicy": canary()},
+         "Only one update policy should be used in DeploymentConfig"),
+    ]
+    for deployment, message in cases:
+        assert message in refused(deployer, EndpointName=endpoint, EndpointConfigName=green,
+                                  DeploymentConfig=deployment), deployment
+    # Two variants: rolling deployments are for single-variant endpoints only (AWS's exclusion).
+    model, configs = deployer.model(factor=BLUE), []
+    for _ in range(2):
+        configs.append(deployer.name("config"))
+        deployer.sm.create_endpoint_config(EndpointConfigName=configs[-1], ProductionVariants=[
+            {"VariantName": name, "ModelName": model, "InstanceType": "ml.m5.large", "InitialInstanceCount": 2}
+            for name in ("A", "B")])
+    two = deployer.endpoint(configs[0])
+    assert refused(deployer, EndpointName=two, EndpointConfigName=configs[1],
+                   DeploymentConfig=rolling_update(rolling(batch=1))).startswith(
+        "RollingUpdatePolicy is not supported for endpoints with more than one production variant")

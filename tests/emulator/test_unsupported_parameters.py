@@ -28,23 +28,6 @@ def variant(model: str, **extra) -> dict:
             "InitialInstanceCount": 1, **extra}
 
 
-ROLLING_UPDATE = {"RollingUpdatePolicy": {"MaximumBatchSize": {"Type": "INSTANCE_COUNT", "Value": 1},
-                                          "WaitIntervalInSeconds": 60}}
-
-
-def test_rolling_update_policy_is_refused_on_create_and_update(deployer):
-    config = deployer.config(deployer.model())
-    error = refused(deployer.sm.create_endpoint, EndpointName=deployer.name("endpoint"), EndpointConfigName=config,
-                    DeploymentConfig=ROLLING_UPDATE)
-    assert_refused(error, "DeploymentConfig.RollingUpdatePolicy")
-    assert "use BlueGreenUpdatePolicy" in error["Message"]
-
-    endpoint = deployer.endpoint(config)
-    assert_refused(refused(deployer.sm.update_endpoint, EndpointName=endpoint, EndpointConfigName=config,
-                           DeploymentConfig=ROLLING_UPDATE), "DeploymentConfig.RollingUpdatePolicy")
-    assert deployer.sm.describe_endpoint(EndpointName=endpoint)["EndpointStatus"] == "InService"  # untouched
-
-
 @pytest.mark.parametrize("extra, location", [
     ({"RoutingConfig": {"RoutingStrategy": "LEAST_OUTSTANDING_REQUESTS"}}, "ProductionVariants.1.RoutingConfig"),
     ({"ManagedInstanceScaling": {"Status": "ENABLED", "MinInstanceCount": 1, "MaxInstanceCount": 3}},

@@ -22,7 +22,7 @@ from typing import Awaitable, Callable
 from sagemaker_emulator import moto_bridge
 from sagemaker_emulator.config import CONTAINER_STOP_GRACE_SECONDS, Settings
 from sagemaker_emulator.controllers.faults import FaultInjector
-from sagemaker_emulator.controllers.guarded_deployment import GuardedDeployment
+from sagemaker_emulator.controllers.guarded_deployment import GuardedDeployment, RollingDeployment
 from sagemaker_emulator.runtime import multimodel
 from sagemaker_emulator.runtime.capture import capture_writer
 from sagemaker_emulator.runtime.fleet import Fleet, FleetSettings, VariantFleet
@@ -33,7 +33,7 @@ from sagemaker_emulator.runtime.router import EndpointRoutes, Router
 from sagemaker_emulator.runtime.serverless import ServerlessFleet, ServerlessLimits
 from sagemaker_emulator.runtime.telemetry import LogSink
 from sagemaker_emulator.s3_uri import parse_s3_uri
-from sagemaker_emulator.sagemaker.guardrails import DeploymentPlan
+from sagemaker_emulator.sagemaker.guardrails import DeploymentPlan, RollingPlan
 from sagemaker_emulator.sagemaker.models import Endpoint, EndpointConfig, Model, SageMakerBackend, desired_variants
 from sagemaker_emulator.sagemaker.typed_requests import DesiredWeightAndCapacity, ProductionVariant
 
@@ -59,9 +59,12 @@ class DeploymentController:
         self._run(endpoint, "creating", self._create(endpoint, config, models), self.backend.endpoint_create_failed)
 
     def update(self, endpoint: Endpoint, config: EndpointConfig, models: dict[str, Model],
-               plan: DeploymentPlan | None = None) -> None:
-        work = (self._update(endpoint, config, models) if plan is None
-                else GuardedDeployment(self, endpoint, config, models, plan, _close).run())
+               plan: DeploymentPlan | RollingPlan | None = None) -> None:
+        if plan is None:
+            work = self._update(endpoint, config, models)
+        else:
+            kind = RollingDeployment if isinstance(plan, RollingPlan) else GuardedDeployment
+            work = kind(self, endpoint, config, models, plan, _close).run()
         self._run(endpoint, "updating", work, self.backend.endpoint_update_failed)
 
     def existing_alarms(self, names: list[str]) -> set[str]:
@@ -257,6 +260,8 @@ def _serverless(fleet: Fleet) -> ServerlessFleet:
 
 
 async def _close(routes: EndpointRoutes) -> None:
+    if routes.green is not None:  # an endpoint left serving two configs (UpdateRollbackFailed)
+        await _close(routes.green)
     if routes.capture is not None:  # deliver the capture before the old fleet goes away...
         await routes.capture.flush()
     await asyncio.gather(*(fleet.close() for fleet in routes.fleets.values()), return_exceptions=True)

@@ -7,7 +7,8 @@ named stage of the named endpoint's next task, after that task started its worke
 
 from __future__ import annotations
 
-STAGES = ("create", "update", "update_variants", "delete")
+# "rollback": a rolling update's rollback, after it restored a batch of the old fleet
+STAGES = ("create", "update", "update_variants", "delete", "rollback")
 
 
 class InjectedFault(RuntimeError):

@@ -5,6 +5,7 @@ The green fleets (the new config's real worker processes) start while blue serve
 the AutoRollbackConfiguration alarms are polled. An alarm in ALARM, or MaximumExecutionTimeoutInSeconds
 passing, sends all traffic back to blue in one assignment, stops green, and leaves the endpoint InService
 on its old config with a FailureReason saying why. Blue serves throughout and stops only after success.
+RollingUpdatePolicy (``RollingDeployment``) replaces the fleet batch by batch instead of starting it whole.
 
 Decisions where AWS is silent (README, "Deployment guardrails"): the timeout rolls back (it does not
 fail the endpoint); alarms are polled every ``ALARM_POLL_SECONDS`` of real time, whatever the time scale.
@@ -13,12 +14,13 @@ fail the endpoint); alarms are polled every ``ALARM_POLL_SECONDS`` of real time,
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 from typing import TYPE_CHECKING, Awaitable, Callable
 
 from sagemaker_emulator import moto_bridge
 from sagemaker_emulator.runtime.router import EndpointRoutes
-from sagemaker_emulator.sagemaker.guardrails import DeploymentPlan, Step
+from sagemaker_emulator.sagemaker.guardrails import DeploymentPlan, RollingPlan, Step
 from sagemaker_emulator.sagemaker.models import Endpoint, EndpointConfig, Model, desired_variants
 
 if TYPE_CHECKING:
@@ -132,3 +134,82 @@ class GuardedDeployment:
             return await asyncio.wait_for(work, max(self.deadline - self._loop.time(), 0))
         except asyncio.TimeoutError:  # provisioning stopped its fleets on cancellation
             raise RolledBack(self._timeout_reason()) from None
+
+
+class RollbackFailed(Exception):
+    """A rolling rollback could not restore the old fleet: the endpoint is UpdateRollbackFailed."""
+
+
+class RollingDeployment(GuardedDeployment):
+    """RollingUpdatePolicy: a batch of new instances starts, takes its share of traffic and bakes, then the
+    same capacity of old instances stops; repeated until the new fleet is whole. A rollback restores the
+    old fleet in batches of RollbackMaximumBatchSize; if that fails, the endpoint is UpdateRollbackFailed
+    with both fleets serving."""
+
+    plan: RollingPlan
+
+    async def run(self) -> None:
+        plan, backend = self.plan, self.controller.backend
+        if plan.timeout_seconds is not None:
+            self.deadline = self._loop.time() + self.controller.settings.scaled(plan.timeout_seconds)
+        first = copy.deepcopy(self.config)
+        first.variants[0].initial_instance_count = plan.batch  # the new fleet grows batch by batch
+        self.endpoint.pending.progress("Creating", f"Launching {plan.batch} instance(s).", provisioned=False)
+        try:
+            green = await self._before_deadline(
+                self.controller.provision(self.endpoint.name, first, self.models, "update"))
+        except RolledBack as rollback:
+            backend.endpoint_update_failed(self.endpoint, rollback.reason)
+            return
+        blue = self.controller.router.routes[(self.controller.region, self.endpoint.name.lower())]
+        self.blue_count = len(blue.fleets[plan.variant].ready)  # what a rollback restores
+        try:
+            await self._roll_forward(blue, green)
+        except RolledBack as rollback:
+            await self._roll_back(blue, green, rollback.reason)
+            return
+        except BaseException:
+            blue.shift(None, 0.0)
+            await self.close(green)
+            raise
+        self.controller.router.publish(self.controller.region, green)
+        blue.shift(None, 0.0)
+        backend.endpoint_updated(self.endpoint, self.config.name, desired_variants(self.config, self.models, True))
+        await self.close(blue)
+
+    async def _roll_forward(self, blue: EndpointRoutes, green: EndpointRoutes) -> None:
+        plan, pending = self.plan, self.endpoint.pending
+        old, new = blue.fleets[plan.variant], green.fleets[plan.variant]
+        while True:
+            active_new, active_old = len(new.ready), len(old.ready)
+            pending.progress("ActivatingTraffic", f"Activating traffic on {active_new} instance(s).")
+            blue.shift(green, active_new / (active_new + active_old))
+            pending.progress("Baking", f"Baking for {plan.wait_seconds} seconds (WaitIntervalInSeconds) with "
+                                       f"traffic enabled on {active_new} instance(s).")
+            await self._bake(self.controller.settings.scaled(plan.wait_seconds))
+            remaining_old = max(active_old - plan.batch, 0) if active_new < plan.count else 0
+            blue.shift(green, active_new / (active_new + remaining_old))  # no traffic to what stops next
+            await old.scale_to(remaining_old)
+            if active_new >= plan.count:
+                return
+            adding = min(plan.batch, plan.count - active_new)
+            pending.progress("Creating", f"Launching {adding} instance(s).")
+            await self._before_deadline(new.scale_to(active_new + adding))
+
+    async def _roll_back(self, blue: EndpointRoutes, green: EndpointRoutes, reason: str) -> None:
+        plan, backend = self.plan, self.controller.backend
+        old, new = blue.fleets[plan.variant], green.fleets[plan.variant]
+        try:
+            while len(old.ready) < self.blue_count:
+                await old.scale_to(min(len(old.ready) + plan.rollback_batch, self.blue_count))
+                self.controller.faults.check("rollback", self.controller.region, self.endpoint.name)
+                blue.shift(green, len(new.ready) / (len(new.ready) + len(old.ready)))
+        except Exception as error:  # noqa: BLE001 - the endpoint reports it; both fleets keep serving
+            detail = getattr(error, "reason", None) or f"{type(error).__name__}: {error}"
+            log.warning("Rollback of endpoint %s failed: %s", self.endpoint.name, detail)
+            backend.endpoint_rollback_failed(self.endpoint, f"{reason} The rollback failed too: {detail}. The "
+                                                            "endpoint serves with both endpoint configurations.")
+            return
+        blue.shift(None, 0.0)
+        await self.close(green)
+        backend.endpoint_update_failed(self.endpoint, reason)

@@ -20,6 +20,7 @@ from sagemaker_emulator.sagemaker.typed_requests import CapacitySize, Deployment
 
 CANARY_MAX_PERCENT = 50
 LINEAR_MIN_PERCENT, LINEAR_MAX_PERCENT = 10, 50
+ROLLING_MIN_PERCENT, ROLLING_MAX_PERCENT = 5, 50
 
 
 @dataclass(frozen=True)
@@ -39,36 +40,76 @@ class DeploymentPlan:
     green_total: int
 
 
+@dataclass(frozen=True)
+class RollingPlan:
+    """RollingUpdatePolicy on a single-variant endpoint: batches of new instances replace old ones."""
+
+    variant: str
+    count: int  # the new config's instance count
+    batch: int  # MaximumBatchSize, in instances
+    rollback_batch: int  # RollbackMaximumBatchSize, in instances (default: the whole old fleet)
+    wait_seconds: int
+    alarms: tuple[str, ...]
+    timeout_seconds: int | None
+
+
 def plan_deployment(deployment: DeploymentConfig, blue: dict[str, int | None], green: list[ProductionVariant],
-                    existing_alarms: Callable[[list[str]], set[str]]) -> DeploymentPlan:
+                    existing_alarms: Callable[[list[str]], set[str]]) -> DeploymentPlan | RollingPlan:
     """Validate ``deployment`` for moving from the ``blue`` variants (name -> serving instance count, None
     for a serverless variant) to the ``green`` ones; the plan, or a ValidationException naming the field."""
-    policy = deployment.blue_green_update_policy
-    if policy is not None and "RollingUpdatePolicy" in deployment.extra:
+    policy, rolling = deployment.blue_green_update_policy, deployment.rolling_update_policy
+    if policy is not None and rolling is not None:
         raise ValidationException("Only one update policy should be used in DeploymentConfig: give either "
                                   "BlueGreenUpdatePolicy or RollingUpdatePolicy, not both.")
-    if policy is None:
-        raise ValidationException("DeploymentConfig must contain BlueGreenUpdatePolicy.")
+    if policy is None and rolling is None:
+        raise ValidationException("DeploymentConfig must contain BlueGreenUpdatePolicy or RollingUpdatePolicy.")
     _require_same_variants(blue, green)
     if None in blue.values() or any(v.serverless_config for v in green):
         raise ValidationException(
             "DeploymentConfig is not supported for serverless endpoints: deployment guardrails apply to real-time "
             "and asynchronous endpoints only. Update the endpoint without a DeploymentConfig.")
+    _require_alarms(deployment.alarm_names, existing_alarms)
+    if rolling is not None:
+        return _rolling_plan(deployment, blue, green)
     routing = policy.traffic_routing_configuration
     counts = {v.variant_name: v.instance_count for v in green}
     blue_total = sum(blue.values())
     steps = _traffic_steps(routing.type, routing, counts, blue_total)
     termination_wait = policy.termination_wait_in_seconds or 0
     steps.append(Step(sum(counts.values()), 1.0, termination_wait, final=True))
-    _check_timeout(policy.maximum_execution_timeout_in_seconds, steps)
-    alarms = deployment.alarm_names
-    missing = [name for name in alarms if name not in existing_alarms(alarms)]
+    _check_timeout(policy.maximum_execution_timeout_in_seconds, steps, "BlueGreenUpdatePolicy")
+    return DeploymentPlan(routing.type, tuple(steps), tuple(deployment.alarm_names),
+                          policy.maximum_execution_timeout_in_seconds, sum(counts.values()))
+
+
+def _require_alarms(alarms: list[str], existing_alarms: Callable[[list[str]], set[str]]) -> None:
+    existing = existing_alarms(alarms) if alarms else set()
+    missing = [name for name in alarms if name not in existing]
     if missing:
         raise ValidationException(
             f"DeploymentConfig.AutoRollbackConfiguration.Alarms names CloudWatch alarms that do not exist: "
             f"{', '.join(missing)}. Create them with PutMetricAlarm first.")
-    return DeploymentPlan(routing.type, tuple(steps), tuple(alarms), policy.maximum_execution_timeout_in_seconds,
-                          sum(counts.values()))
+
+
+def _rolling_plan(deployment: DeploymentConfig, blue: dict[str, int | None],
+                  green: list[ProductionVariant]) -> RollingPlan:
+    rolling = deployment.rolling_update_policy
+    if len(green) > 1:
+        raise ValidationException(
+            "RollingUpdatePolicy is not supported for endpoints with more than one production variant: use "
+            "BlueGreenUpdatePolicy.")
+    (variant,) = green
+    name, count = variant.variant_name, variant.instance_count
+    batch = _resolve(rolling.maximum_batch_size, "RollingUpdatePolicy.MaximumBatchSize", name, count,
+                     ROLLING_MIN_PERCENT, ROLLING_MAX_PERCENT)
+    old = blue[name]
+    rollback = old if rolling.rollback_maximum_batch_size is None else _resolve(
+        rolling.rollback_maximum_batch_size, "RollingUpdatePolicy.RollbackMaximumBatchSize", name, old, 0, 100)
+    wait = rolling.wait_interval_in_seconds or 0
+    bakes = [Step(0, 0.0, wait, final=False)] * math.ceil(count / batch)
+    _check_timeout(rolling.maximum_execution_timeout_in_seconds, bakes, "RollingUpdatePolicy")
+    return RollingPlan(name, count, batch, min(rollback, old), wait, tuple(deployment.alarm_names),
+                       rolling.maximum_execution_timeout_in_seconds)
 
 
 def _require_same_variants(blue: dict[str, int | None], green: list[ProductionVariant]) -> None:
@@ -128,10 +169,10 @@ def _resolve(size: CapacitySize, field: str, variant: str, count: int, low: int,
     return max(1, math.floor(count * size.value / 100))  # at least one instance, as AWS resolves it
 
 
-def _check_timeout(timeout: int | None, steps: list[Step]) -> None:
+def _check_timeout(timeout: int | None, steps: list[Step], policy: str) -> None:
     total_wait = sum(step.bake_seconds for step in steps)
     if timeout is not None and timeout <= total_wait:
         raise ValidationException(
-            f"BlueGreenUpdatePolicy.MaximumExecutionTimeoutInSeconds ({timeout}) must be larger than the total "
+            f"{policy}.MaximumExecutionTimeoutInSeconds ({timeout}) must be larger than the total "
             f"waiting time of the deployment ({total_wait} seconds over {len(steps)} baking period(s)): raise it "
             "or shorten WaitIntervalInSeconds / TerminationWaitInSeconds.")

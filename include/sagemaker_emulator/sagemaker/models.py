@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
 from sagemaker_emulator.sagemaker.endpoint_features import describe_features, validate_features
-from sagemaker_emulator.sagemaker.guardrails import DeploymentPlan, plan_deployment
+from sagemaker_emulator.sagemaker.guardrails import DeploymentPlan, RollingPlan, plan_deployment
 from sagemaker_emulator.s3_uri import is_s3_uri
 from sagemaker_emulator.sagemaker.errors import ValidationException
 from sagemaker_emulator.sagemaker.listing import page_results
@@ -32,6 +32,7 @@ class Status:
     UPDATING = "Updating"
     DELETING = "Deleting"
     FAILED = "Failed"
+    UPDATE_ROLLBACK_FAILED = "UpdateRollbackFailed"  # a rolling deployment's rollback failed: old and new serve
 
 
 IN_PROGRESS = {Status.CREATING, Status.UPDATING, Status.DELETING}
@@ -40,8 +41,9 @@ IN_PROGRESS = {Status.CREATING, Status.UPDATING, Status.DELETING}
 TRANSITIONS = {
     Status.CREATING: {Status.IN_SERVICE, Status.FAILED, Status.DELETING},
     Status.IN_SERVICE: {Status.UPDATING, Status.DELETING},
-    Status.UPDATING: {Status.IN_SERVICE, Status.DELETING},
+    Status.UPDATING: {Status.IN_SERVICE, Status.DELETING, Status.UPDATE_ROLLBACK_FAILED},
     Status.FAILED: {Status.DELETING},
+    Status.UPDATE_ROLLBACK_FAILED: {Status.DELETING},
     Status.DELETING: {Status.FAILED},  # the deletion itself failed; DeleteEndpoint may be retried
 }
 
@@ -52,7 +54,7 @@ class Provisioner(Protocol):
     def create(self, endpoint: "Endpoint", config: "EndpointConfig", models: dict[str, "Model"]) -> None: ...
 
     def update(self, endpoint: "Endpoint", config: "EndpointConfig", models: dict[str, "Model"],
-               plan: DeploymentPlan | None = None) -> None: ...
+               plan: DeploymentPlan | RollingPlan | None = None) -> None: ...
 
     def existing_alarms(self, names: list[str]) -> set[str]:
         """Which of these CloudWatch alarms exist (AutoRollbackConfiguration must name existing ones)."""
@@ -400,9 +402,9 @@ class SageMakerBackend:
     def update_endpoint(self, request: UpdateEndpointRequest) -> dict[str, Any]:
         endpoint = self.get_endpoint(request.endpoint_name)
         self._require_settled(endpoint)
-        if endpoint.status == Status.FAILED:
+        if endpoint.status in (Status.FAILED, Status.UPDATE_ROLLBACK_FAILED):
             raise ValidationException(
-                f'Cannot update endpoint "{endpoint.arn}" in status Failed: '
+                f'Cannot update endpoint "{endpoint.arn}" in status {endpoint.status}: '
                 "delete it with DeleteEndpoint and create it again.")
         config = copy.deepcopy(self.get_endpoint_config(request.endpoint_config_name))
         models = self._models_of(config)
@@ -442,8 +444,8 @@ class SageMakerBackend:
         """Change variant weights and instance counts in place; Desired* now, Current* once real."""
         endpoint = self.get_endpoint(request.endpoint_name)
         self._require_settled(endpoint)
-        if endpoint.status == Status.FAILED:
-            raise ValidationException(f'Cannot update endpoint "{endpoint.arn}" in status Failed.')
+        if endpoint.status in (Status.FAILED, Status.UPDATE_ROLLBACK_FAILED):
+            raise ValidationException(f'Cannot update endpoint "{endpoint.arn}" in status {endpoint.status}.')
         variants = {v.name: v for v in endpoint.variants}
         changes: dict[str, DesiredWeightAndCapacity] = {}
         for desired in request.desired_weights_and_capacities:
@@ -515,6 +517,11 @@ class SageMakerBackend:
         endpoint.move_to(Status.IN_SERVICE)
         endpoint.pending_config_name = None
         endpoint.pending = None
+        endpoint.failure_reason = reason
+
+    def endpoint_rollback_failed(self, endpoint: Endpoint, reason: str) -> None:
+        # Both configs' instances serve: the pending summary keeps describing the new one.
+        endpoint.move_to(Status.UPDATE_ROLLBACK_FAILED)
         endpoint.failure_reason = reason
 
     def endpoint_variants_updated(self, endpoint: Endpoint) -> None:

@@ -274,6 +274,14 @@ class BlueGreenUpdatePolicy(AwsShape):
 
 
 @dataclass(kw_only=True)
+class RollingUpdatePolicy(AwsShape):
+    maximum_batch_size: CapacitySize | None = None
+    wait_interval_in_seconds: int | None = None
+    maximum_execution_timeout_in_seconds: int | None = None
+    rollback_maximum_batch_size: CapacitySize | None = None
+
+
+@dataclass(kw_only=True)
 class AlarmName(AwsShape):
     alarm_name: str | None = None
 
@@ -285,9 +293,10 @@ class AutoRollbackConfig(AwsShape):
 
 @dataclass(kw_only=True)
 class DeploymentConfig(AwsShape):
-    """UpdateEndpoint's guardrails; RollingUpdatePolicy rides in ``extra`` (refused, not built)."""
+    """UpdateEndpoint's guardrails: one update policy, and the alarms that roll it back."""
 
     blue_green_update_policy: BlueGreenUpdatePolicy | None = None
+    rolling_update_policy: RollingUpdatePolicy | None = None
     auto_rollback_configuration: AutoRollbackConfig | None = None
 
     @property

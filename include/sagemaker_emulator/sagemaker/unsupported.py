@@ -76,10 +76,8 @@ def _prefixed(prefix: str, refusals: tuple[Refusal, ...]) -> tuple[Refusal, ...]
     return tuple(Refusal(f"{prefix}.{r.path}", r.reason, r.applies) for r in refusals)
 
 
-_ROLLING_UPDATE = Refusal(
-    "DeploymentConfig.RollingUpdatePolicy", "rolling deployments are not built; use BlueGreenUpdatePolicy "
-                                            "(ALL_AT_ONCE, CANARY or LINEAR traffic shifting, with auto-rollback).")
-_GUARDRAILS = ("DeploymentConfig.BlueGreenUpdatePolicy", "DeploymentConfig.AutoRollbackConfiguration")
+_GUARDRAILS = ("DeploymentConfig.BlueGreenUpdatePolicy", "DeploymentConfig.RollingUpdatePolicy",
+               "DeploymentConfig.AutoRollbackConfiguration")
 
 _SCHEDULE_REFUSALS = (
     *_prefixed("MonitoringScheduleConfig.MonitoringJobDefinition.MonitoringAppSpecification", _MONITOR_APP_REFUSALS),
@@ -113,8 +111,6 @@ REFUSED: dict[str, tuple[Refusal, ...]] = {
         Refusal("MetricsConfig", "the emulator publishes the standard endpoint metrics every 60 seconds; enhanced "
                                  "metrics and detailed observability are not built.", _non_default_metrics),
     ),
-    "CreateEndpoint": (_ROLLING_UPDATE,),
-    "UpdateEndpoint": (_ROLLING_UPDATE,),
     "CreateProcessingJob": (
         Refusal("ProcessingInputs[].DatasetDefinition", "inputs are read from S3 only (S3Input)."),
         Refusal("ProcessingInputs[].AppManaged", "inputs are read from S3 only (S3Input).", _is_true),
