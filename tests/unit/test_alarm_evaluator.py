@@ -148,3 +148,14 @@ def test_an_alarm_with_a_unit_looks_at_that_unit_only(cloudwatch):
     run(evaluator, T0 + 3.1)
     assert state(cloudwatch, "seconds")["StateValue"] == "OK"  # notBreaching: no datapoint in Seconds
     assert state(cloudwatch, "any-unit")["StateValue"] == "ALARM"
+
+
+def test_deleted_alarms_keep_their_history(cloudwatch):
+    evaluator = AlarmEvaluator(time_scale=20, regions=lambda: [REGION])
+    put_alarm(cloudwatch, "short-lived")
+    run(evaluator, T0 + 0.1)
+    cloudwatch.delete_alarms(AlarmNames=["short-lived"])
+    run(evaluator, T0 + 0.2)
+    summaries = [item["HistorySummary"] for item in evaluator.history.query(
+        REGION, {"AlarmName": "short-lived", "HistoryItemType": "ConfigurationUpdate"})["AlarmHistoryItems"]]
+    assert summaries == ['Alarm "short-lived" deleted', 'Alarm "short-lived" created']

@@ -242,6 +242,9 @@ class AlarmEvaluator:
         names = {alarm["name"] for alarm in alarms}
         for key in [key for key in self._known if key[0] == region and key[1] not in names]:
             del self._known[key]
+            data = {"version": "1.0", "type": "Delete", "deletedAlarm": {"alarmName": key[1]}}
+            self.history.add(region, HistoryItem(key[1], datetime.now(timezone.utc), "ConfigurationUpdate",
+                                                 f'Alarm "{key[1]}" deleted', dumps(data)))
         for alarm in alarms:
             known = self._known.get((region, alarm["name"]))
             if known is None:
