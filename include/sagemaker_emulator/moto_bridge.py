@@ -242,7 +242,9 @@ def metric_alarms(region: str) -> list[dict[str, Any]]:
         if alarm.rule or alarm.metric_data_queries or not alarm.metric_name:
             continue
         snapshot = {field: getattr(alarm, field) for field in _ALARM_FIELDS}
-        snapshot.update(name=alarm.name, arn=alarm.alarm_arn, token=id(alarm),
+        # id() alone could be reused by the replacing object once the old one is freed
+        token = (id(alarm), alarm.configuration_updated_timestamp)
+        snapshot.update(name=alarm.name, arn=alarm.alarm_arn, token=token,
                         description=alarm.description,
                         dimensions={d.name: d.value for d in alarm.dimensions},
                         state_updated=_as_utc(alarm.state_updated_timestamp),
@@ -274,9 +276,11 @@ def metric_data_since(region: str, cursor: int) -> tuple[list[tuple], int]:
     """The datapoints stored since ``cursor`` (a position returned by the previous call; 0 at first).
 
     Each is ``(namespace, metric name, dimensions as a sorted tuple of (name, value), UTC timestamp,
-    values, unit)`` where ``values`` is a float for a single value or ``(count, sum, min, max, distribution)``
-    for a statistic set (``distribution``: ``[(value, count), ...]`` or None, see put_metric_data). moto keeps every datapoint in one list in arrival order, so reading only the tail
-    keeps each call proportional to what arrived. If the list shrank (a reset), reading restarts at 0.
+    values, unit)`` where ``values`` is a float for a single value or ``(count, sum, min, max,
+    distribution)`` for a statistic set (``distribution``: ``[(value, count), ...]`` or None, see
+    put_metric_data). moto keeps every datapoint in one list in arrival order, so reading only the
+    tail keeps each call proportional to what arrived. If the list shrank (a reset), reading
+    restarts at 0.
     """
     from moto.cloudwatch.models import MetricAggregatedDatum
 

@@ -72,7 +72,7 @@ ActionHandler = Callable[[str, StateChange], Awaitable[None] | None]
 
 @dataclass
 class _Known:
-    token: int
+    token: tuple
     state: str
     updated: datetime
     reason: str
@@ -143,7 +143,7 @@ class AlarmEvaluator:
         self._known: dict[tuple[str, str], _Known] = {}
         self._indexes: dict[str, _MetricIndex] = {}
         self._handlers: dict[str, ActionHandler] = {}
-        self._reported: set[tuple[str, str, int]] = set()
+        self._reported: set[tuple[str, str, tuple]] = set()
         self._task: asyncio.Task | None = None
         self._lock: asyncio.Lock | None = None  # the loop and request handlers reconcile one at a time
 
