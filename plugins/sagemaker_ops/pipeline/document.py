@@ -12,6 +12,7 @@ from sagemaker_ops.pipeline.hosting_options import check_serverless_exclusions
 from sagemaker_ops.pipeline.model_section import read_model
 from sagemaker_ops.pipeline.models import ArtifactsConfig, PipelineConfig
 from sagemaker_ops.pipeline.monitoring_section import read_monitoring
+from sagemaker_ops.pipeline.promotion_section import read_promotion
 from sagemaker_ops.pipeline.smoke_test_section import check_smoke_test_targets, read_smoke_tests
 
 DEFAULT_BUCKET = "sagemaker-ops-artifacts"
@@ -19,7 +20,8 @@ PIPELINE_NAME_PATTERN = re.compile(r"^[a-z0-9](-?[a-z0-9])*$")
 PIPELINE_NAME_MAX_LENGTH = 40  # leaves room for "-<spec hash>" in SageMaker's 63-character names
 BUCKET_PATTERN = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 TOP_LEVEL_FIELDS = {"name", "description", "owner", "tags", "schedule", "retries", "retry_delay_seconds",
-                    "resource_tags", "model", "artifacts", "endpoint", "smoke_test", "smoke_tests", "monitoring"}
+                    "resource_tags", "model", "artifacts", "endpoint", "smoke_test", "smoke_tests", "monitoring",
+                    "promotion"}
 
 
 def read_pipeline(fields: FieldReader, document: Any, path: Path) -> PipelineConfig | None:
@@ -47,6 +49,8 @@ def read_pipeline(fields: FieldReader, document: Any, path: Path) -> PipelineCon
     config["smoke_tests"] = tuple(smoke_tests.values()) if smoke_tests else None
     if top.get("monitoring") is not None:
         config["monitoring"] = read_monitoring(fields, top["monitoring"], config["endpoint"], artifacts.bucket)
+    if top.get("promotion") is not None:
+        config["promotion"] = fields.section(top, "promotion", lambda data: read_promotion(fields, data))
     if None not in (config["model"], config["endpoint"], smoke_tests):
         check_serverless_exclusions(fields, config["model"], config["endpoint"])
         for field_path, test in smoke_tests.items():

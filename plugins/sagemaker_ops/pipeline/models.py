@@ -241,6 +241,7 @@ class PipelineConfig:
     endpoint: EndpointConfig
     smoke_tests: tuple[SmokeTestConfig, ...]
     monitoring: MonitoringConfig | None = None
+    promotion: Any = None  # a pipeline.promotion_section.PromotionConfig: how a new version replaces the live one
 
     @property
     def smoke_test(self) -> SmokeTestConfig:
