@@ -14,7 +14,7 @@ import threading
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.emulator.conftest import wait_until, workers_of
+from tests.emulator.conftest import ECHO_MODEL, wait_until, workers_of
 
 BLUE, GREEN = 2, 10
 
@@ -99,17 +99,29 @@ def blue_and_green(deployer, count: int = 2) -> tuple[str, str, str]:
     return endpoint, blue, deployer.config(deployer.model(factor=GREEN), count=count)
 
 
-def alarm(deployer, emulator, endpoint: str, config: str) -> tuple[object, str]:
-    """An alarm on the green fleet's 5XX errors (EndpointConfigName dimension), as AWS's docs suggest."""
-    cloudwatch = emulator.client("cloudwatch")
-    name = deployer.name("green-5xx")
-    cloudwatch.put_metric_alarm(
-        AlarmName=name, Namespace="AWS/SageMaker", MetricName="Invocation5XXErrors", Statistic="Average",
-        Dimensions=[{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": "AllTraffic"},
-                    {"Name": "EndpointConfigName", "Value": config}],
-        Period=60, EvaluationPeriods=1, Threshold=1, ComparisonOperator="GreaterThanOrEqualToThreshold",
-        TreatMissingData="notBreaching")
-    return cloudwatch, name
+class GreenAlarm:
+    """An alarm the test trips: on a metric nobody publishes (with green's dimensions), so that its state is
+    only ever what the test sets; the alarm evaluator's tests cover real evaluations of endpoint metrics."""
+
+    def __init__(self, deployer, emulator, endpoint: str, config: str):
+        self.cloudwatch = emulator.client("cloudwatch")
+        self.name = deployer.name("green-health")
+        self.dimensions = [{"Name": "EndpointName", "Value": endpoint},
+                           {"Name": "VariantName", "Value": "AllTraffic"},
+                           {"Name": "EndpointConfigName", "Value": config}]
+        self._put("notBreaching")
+
+    def _put(self, missing_data: str) -> None:
+        self.cloudwatch.put_metric_alarm(
+            AlarmName=self.name, Namespace="Tests/Guardrails", MetricName="GreenHealth", Statistic="Average",
+            Dimensions=self.dimensions, Period=60, EvaluationPeriods=1, Threshold=1,
+            ComparisonOperator="GreaterThanOrEqualToThreshold", TreatMissingData=missing_data)
+
+    def trip(self) -> None:
+        """ALARM now, and at the alarm evaluator's next evaluation too (missing data now breaches), so the
+        test does not race the evaluator, which replaces a SetAlarmState at its next evaluation."""
+        self._put("breaching")
+        self.cloudwatch.set_alarm_state(AlarmName=self.name, StateValue="ALARM", StateReason="green fails")
 
 
 def test_canary_promotes_a_good_version_while_blue_serves(deployer, emulator):
@@ -158,13 +170,14 @@ def test_linear_shifts_traffic_in_steps(deployer):
 
 def test_alarm_during_a_bake_rolls_back_to_blue(deployer, emulator):
     endpoint, blue, green = blue_and_green(deployer)
-    cloudwatch, name = alarm(deployer, emulator, endpoint, green)
+    alarm = GreenAlarm(deployer, emulator, endpoint, green)
+    name = alarm.name
     with Traffic(deployer, endpoint) as traffic:
         deployer.sm.update_endpoint(EndpointName=endpoint, EndpointConfigName=green,
                                     DeploymentConfig=guarded(canary(count=1, wait=600, termination=600), name))
         wait_until(baking(deployer, endpoint, "canary capacity"), 60, "the canary bake")
         wait_until(lambda: GREEN in traffic.answers, 30, "green answering part of the traffic")
-        cloudwatch.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="green fails")
+        alarm.trip()
         described = deployer.wait_settled(endpoint)
         rolled_back_at = len(traffic.answers)
         wait_until(lambda: len(traffic.answers) > rolled_back_at + 10, 30, "traffic after the rollback")
@@ -331,12 +344,13 @@ def test_rolling_update_replaces_the_fleet_batch_by_batch(deployer):
 
 def test_rolling_update_rolls_back_on_an_alarm(deployer, emulator):
     endpoint, blue, green = blue_and_green(deployer, count=2)
-    cloudwatch, name = alarm(deployer, emulator, endpoint, green)
+    alarm = GreenAlarm(deployer, emulator, endpoint, green)
+    name = alarm.name
     with Traffic(deployer, endpoint) as traffic:
         deployer.sm.update_endpoint(EndpointName=endpoint, EndpointConfigName=green,
                                     DeploymentConfig=rolling_update(rolling(batch=1, wait=40, rollback=1), name))
         wait_until(baking(deployer, endpoint, "traffic enabled on 2 instance(s)."), 60, "the second batch")
-        cloudwatch.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="green fails")
+        alarm.trip()
         described = deployer.wait_settled(endpoint)
         rolled_back_at = len(traffic.answers)
         wait_until(lambda: len(traffic.answers) > rolled_back_at + 10, 30, "traffic after the rollback")
@@ -351,14 +365,15 @@ def test_a_failed_rolling_rollback_is_update_rollback_failed(deployer, emulator)
     import requests
 
     endpoint, blue, green = blue_and_green(deployer, count=2)
-    cloudwatch, name = alarm(deployer, emulator, endpoint, green)
+    alarm = GreenAlarm(deployer, emulator, endpoint, green)
+    name = alarm.name
     response = requests.post(f"{emulator.url}/_emulator/faults", timeout=10,
                              json={"stage": "rollback", "endpoint": endpoint, "message": "no capacity"})
     assert response.status_code == 201, response.text
     deployer.sm.update_endpoint(EndpointName=endpoint, EndpointConfigName=green,
                                 DeploymentConfig=rolling_update(rolling(batch=1, wait=40, rollback=1), name))
     wait_until(baking(deployer, endpoint, "traffic enabled on 2 instance(s)."), 60, "the second batch")
-    cloudwatch.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="green fails")
+    alarm.trip()
     described = deployer.wait_settled(endpoint)
     assert described["EndpointStatus"] == "UpdateRollbackFailed"
     assert name in described["FailureReason"] and "no capacity" in described["FailureReason"]
@@ -393,3 +408,31 @@ def test_invalid_rolling_updates_are_refused(deployer):
     assert refused(deployer, EndpointName=two, EndpointConfigName=configs[1],
                    DeploymentConfig=rolling_update(rolling(batch=1))).startswith(
         "RollingUpdatePolicy is not supported for endpoints with more than one production variant")
+
+
+BROKEN_GREEN = ECHO_MODEL.replace('def predict_fn(data, model):\n',
+                                  'def predict_fn(data, model):\n    raise RuntimeError("green is broken")\n')
+
+
+def test_a_broken_canary_is_rolled_back_by_its_evaluated_5xx_alarm(deployer, emulator):
+    """End to end: the green model raises, its Invocation5XXErrors (EndpointConfigName dimension) breach,
+    the alarm evaluator puts the alarm in ALARM, and the deployment rolls back; blue never fails."""
+    endpoint, blue, _ = blue_and_green(deployer)
+    green = deployer.config(deployer.model(BROKEN_GREEN), count=2)
+    cloudwatch, name = emulator.client("cloudwatch"), deployer.name("green-5xx")
+    cloudwatch.put_metric_alarm(
+        AlarmName=name, Namespace="AWS/SageMaker", MetricName="Invocation5XXErrors", Statistic="Average",
+        Dimensions=[{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": "AllTraffic"},
+                    {"Name": "EndpointConfigName", "Value": green}],
+        Period=60, EvaluationPeriods=1, Threshold=0.5, ComparisonOperator="GreaterThanOrEqualToThreshold",
+        TreatMissingData="notBreaching")
+    with Traffic(deployer, endpoint) as traffic:
+        deployer.sm.update_endpoint(EndpointName=endpoint, EndpointConfigName=green,
+                                    DeploymentConfig=guarded(canary(count=1, wait=1200, termination=0), name))
+        described = deployer.wait_settled(endpoint)
+    assert described["EndpointStatus"] == "InService" and described["EndpointConfigName"] == blue
+    assert name in described["FailureReason"]
+    assert traffic.errors, "green received part of the traffic and failed it"
+    assert all("green is broken" in str(error) for error in traffic.errors)  # no request failed on blue
+    assert set(traffic.answers) == {BLUE}
+    assert answers(deployer, endpoint, 10) == {BLUE}
