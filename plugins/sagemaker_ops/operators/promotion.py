@@ -1,0 +1,205 @@
+"""Guarded promotion of a new endpoint config: the alarms it watches, and the UpdateEndpoint it makes.
+
+:class:`EnsurePromotionAlarmsOperator` writes the CloudWatch alarms of a promotion (only those that
+are missing or differ); :class:`PromoteEndpointOperator` runs UpdateEndpoint with a DeploymentConfig
+(all-at-once, canary, linear or rolling, with AutoRollbackConfiguration) and judges the outcome: only
+``InService`` on the target config is a success. An auto-rollback fails the task, naming the alarms.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from botocore.exceptions import ClientError
+
+from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
+from airflow.sdk.exceptions import AirflowFailException
+from sagemaker_ops.hooks.cloudwatch import CloudWatchHook
+from sagemaker_ops.hooks.sagemaker import SageMakerOpsHook
+from sagemaker_ops.operators.base import SageMakerOpsOperator, store_arguments
+from sagemaker_ops.operators.sagemaker_endpoint import _EndpointWaitingOperator
+from sagemaker_ops.pipeline.promotion_section import parse_alarms, parse_promotion
+from sagemaker_ops.promotion import alarm_requests, deployment_config, judge, rollback_message
+from sagemaker_ops.specs import check_resource_name
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+
+class PromotionFailed(AirflowFailException):
+    """A promotion did not end InService on its target config (a rollback, or a broken endpoint).
+
+    A fail exception: retrying would only deploy the same version into the same alarms again."""
+
+
+def variant_names_of(hook: SageMakerOpsHook, endpoint_name: str) -> list[str]:
+    """The production variants the endpoint serves now (the alarms watch each of them)."""
+    endpoint = hook.describe_or_none("endpoint", endpoint_name)
+    if endpoint is None:
+        raise PromotionFailed(f"Endpoint {endpoint_name} does not exist; a promotion's alarms watch a live endpoint.")
+    return [variant["VariantName"] for variant in endpoint.get("ProductionVariants", [])]
+
+
+class EnsurePromotionAlarmsOperator(SageMakerOpsOperator[CloudWatchHook]):
+    """
+    Ensure the CloudWatch alarms a promotion watches exist as specified: missing ones are created,
+    changed ones updated in place (PutMetricAlarm), equal ones left alone, so a re-run changes nothing.
+
+    ``AWS/SageMaker`` metrics are watched per variant of the endpoint; ``fleet: green`` alarms add the
+    ``EndpointConfigName`` dimension of ``endpoint_config_name`` (the new fleet's metrics only).
+
+    Returns ``{"endpoint_name", "alarm_names", "created", "updated", "unchanged"}``.
+
+    :param endpoint_name: the endpoint being promoted.
+    :param alarms: alarm specs, as under ``promotion.alarms`` in a pipeline file.
+    :param endpoint_config_name: the config being promoted (needed by ``fleet: green`` alarms).
+    :param variant_names: the variants to watch; default: the endpoint's current variants.
+    """
+
+    aws_hook_class = CloudWatchHook
+    template_fields: Sequence[str] = aws_template_fields("endpoint_name", "alarms", "endpoint_config_name",
+                                                         "variant_names")
+    template_fields_renderers: ClassVar[dict] = {"alarms": "json"}
+    ui_color = "#fff3e0"
+
+    @store_arguments
+    def __init__(self, *, endpoint_name: str, alarms: list[dict[str, Any]], endpoint_config_name: str | None = None,
+                 variant_names: list[str] | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        check_resource_name("endpoint_name", self.endpoint_name)
+        if self.endpoint_config_name is not None:
+            check_resource_name("endpoint_config_name", self.endpoint_config_name)
+        specs = parse_alarms(self.alarms)
+        variants = list(self.variant_names or variant_names_of(SageMakerOpsHook(**self._hook_parameters),
+                                                               self.endpoint_name))
+        requests = alarm_requests(specs, self.endpoint_name, variants, self.endpoint_config_name)
+        outcome = self.hook.ensure_alarms(requests)
+        self.log.info("Promotion alarms of %s: %s", self.endpoint_name,
+                      ", ".join(f"{len(names)} {what}" for what, names in outcome.items()))
+        return {"endpoint_name": self.endpoint_name, "alarm_names": [request["AlarmName"] for request in requests],
+                **outcome}
+
+
+class PromoteEndpointOperator(_EndpointWaitingOperator):
+    """
+    Promote an endpoint to a new endpoint config with a guarded UpdateEndpoint, and judge the outcome.
+
+    The DeploymentConfig comes from ``promotion`` (the ``promotion:`` section of a pipeline file:
+    ``all_at_once``, ``canary``, ``linear`` or ``rolling``, its sizes and waits), with
+    ``AutoRollbackConfiguration`` listing ``alarm_names``. The task then waits, in the worker or deferred
+    (the ``EndpointSettled`` waiter on both paths), and decides from DescribeEndpoint:
+
+    * ``InService`` on ``endpoint_config_name``: success;
+    * ``InService`` on another config after our update: SageMaker rolled back; the task fails naming the
+      alarm(s), their StateReason and the config the endpoint serves (never a success);
+    * ``UpdateRollbackFailed``, ``Failed``: fails loudly with the FailureReason.
+
+    Idempotent: an endpoint already on the target config is left alone (``changed: false``); an update
+    already in progress is waited for, not started again.
+
+    Returns ``{"endpoint_name", "endpoint_config_name", "previous_endpoint_config_name", "strategy",
+    "deployment_config", "alarm_names", "endpoint_status", "actions_taken", "changed"}``.
+
+    :param endpoint_name: the live endpoint.
+    :param endpoint_config_name: the config to promote.
+    :param promotion: the promotion section, as a dict (``strategy``, ``canary_size``, ..., ``alarms``).
+    :param alarm_names: the AutoRollbackConfiguration alarms; default: the names
+        :class:`EnsurePromotionAlarmsOperator` gives the promotion's alarms.
+    :param wait_for_completion: wait for the deployment and judge it (else return once it started).
+    :param waiter_delay: seconds between two DescribeEndpoint calls while waiting.
+    :param waiter_max_attempts: how many DescribeEndpoint calls before giving up.
+    :param deferrable: wait in the triggerer instead of the worker.
+    """
+
+    template_fields: Sequence[str] = aws_template_fields(
+        *_EndpointWaitingOperator.template_fields, "endpoint_config_name", "promotion", "alarm_names")
+    template_fields_renderers: ClassVar[dict] = {"promotion": "json"}
+    ui_color = "#b2dfdb"
+
+    @store_arguments
+    def __init__(self, *, endpoint_config_name: str, promotion: dict[str, Any], alarm_names: list[str] | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+
+    def _validate_change(self) -> None:
+        check_resource_name("endpoint_config_name", self.endpoint_config_name)
+        self._promotion = parse_promotion(self.promotion)
+
+    def _converge(self, actions_taken: list[str], wait_error: str | None) -> dict[str, Any]:
+        previous = None
+        for _ in range(self.max_steps):
+            endpoint = self.hook.describe_or_none("endpoint", self.endpoint_name)
+            verdict = judge(endpoint, self.endpoint_config_name)
+            self.log.info(verdict.reason)
+            if verdict.action == "done":
+                return self._result(endpoint, previous, actions_taken)
+            if verdict.action == "fail":
+                raise PromotionFailed(self._with_alarms(verdict.reason, endpoint))
+            if verdict.action == "update" and {"update", "joined"} & set(actions_taken):
+                raise PromotionFailed(rollback_message(endpoint, self.endpoint_config_name, self._alarm_states()))
+            if verdict.action == "wait":
+                if wait_error:
+                    raise PromotionFailed(f"{verdict.reason} Gave up waiting: {wait_error}")
+                pending = (endpoint.get("PendingDeploymentSummary") or {}).get("EndpointConfigName")
+                if pending == self.endpoint_config_name and "update" not in actions_taken:
+                    actions_taken.append("joined")  # an earlier try's deployment: its outcome is ours
+            else:
+                previous = endpoint.get("EndpointConfigName")
+                if not self._update(actions_taken):
+                    continue
+                if not self.wait_for_completion:
+                    return self._result(self.hook.describe_or_none("endpoint", self.endpoint_name), previous,
+                                        actions_taken)
+            if self.deferrable:
+                self._defer(False, actions_taken)
+            wait_error = self._wait("EndpointSettled")
+        raise PromotionFailed(f"Endpoint {self.endpoint_name} did not settle in {self.max_steps} steps "
+                              f"(actions {actions_taken}).")
+
+    def _update(self, actions_taken: list[str]) -> bool:
+        """UpdateEndpoint with the DeploymentConfig; False when the endpoint started changing under us."""
+        request = deployment_config(self._promotion, self._alarm_names())
+        self.log.info("UpdateEndpoint %s -> %s with %s", self.endpoint_name, self.endpoint_config_name, request)
+        try:
+            self.hook.conn.update_endpoint(EndpointName=self.endpoint_name,
+                                           EndpointConfigName=self.endpoint_config_name, DeploymentConfig=request)
+        except ClientError as error:
+            if "in-progress" in error.response.get("Error", {}).get("Message", ""):
+                return False
+            raise
+        actions_taken.append("update")
+        return True
+
+    def _alarm_names(self) -> list[str]:
+        if self.alarm_names is not None:
+            return list(self.alarm_names)
+        variants = variant_names_of(self.hook, self.endpoint_name)
+        requests = alarm_requests(self._promotion.alarms, self.endpoint_name, variants, self.endpoint_config_name)
+        return [request["AlarmName"] for request in requests]
+
+    def _alarm_states(self) -> list[dict[str, Any]]:
+        return CloudWatchHook(**self._hook_parameters).describe_alarms(self._alarm_names())
+
+    def _with_alarms(self, reason: str, endpoint: dict[str, Any] | None) -> str:
+        if endpoint is None or endpoint.get("EndpointStatus") != "UpdateRollbackFailed":
+            return reason
+        fired = [f"Alarm {a['AlarmName']} is {a['StateValue']}: {a.get('StateReason')}" for a in self._alarm_states()
+                 if a.get("StateValue") == "ALARM"]
+        return "\n".join([reason, *fired])
+
+    def _result(self, endpoint: dict[str, Any] | None, previous: str | None, actions_taken: list[str]) -> dict:
+        endpoint = endpoint or {}
+        return {
+            "endpoint_name": self.endpoint_name,
+            "endpoint_config_name": endpoint.get("EndpointConfigName"),
+            "previous_endpoint_config_name": previous,
+            "strategy": self._promotion.strategy,
+            "deployment_config": deployment_config(self._promotion, []),
+            "alarm_names": self._alarm_names() if actions_taken else [],
+            "endpoint_status": endpoint.get("EndpointStatus"),
+            "actions_taken": list(actions_taken),
+            "changed": "update" in actions_taken,
+        }

@@ -1,0 +1,204 @@
+"""Guarded promotion against the emulator: alarms ensured idempotently, a canary promoted, a bad model rolled
+back by a real 5XX alarm (the task fails naming it, blue answers every request throughout),
+UpdateRollbackFailed failing loudly, and a re-run after success changing nothing.
+
+The blue model multiplies by 2, the good green one by 10; the bad green one raises on every request. The
+emulator runs at time scale 20: a 60 s alarm period is 3 s, a 60 s bake 3 s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+import requests
+
+from airflow.sdk.exceptions import TaskDeferred
+from sagemaker_ops.operators.promotion import EnsurePromotionAlarmsOperator, PromoteEndpointOperator, PromotionFailed
+from tests.emulator.conftest import ECHO_MODEL, Deployer, wait_until
+
+BLUE, GREEN = 2, 10
+BAD_MODEL = ECHO_MODEL.replace('    if data.get("raise"):', '    if True:').replace(
+    'raise RuntimeError(data["raise"])', 'raise RuntimeError("bad version " + str(model["factor"]))')
+FIVE_XX = {"metric": "Invocation5XXErrors", "threshold": 0.05}
+GREEN_P99 = {"metric": "ModelLatency", "percentile": "p99", "fleet": "green", "threshold": 5_000_000}
+
+
+@pytest.fixture
+def deployer(emulator):
+    helper = Deployer(emulator)
+    yield helper
+    helper.cleanup()
+
+
+class Traffic:
+    """A client invoking the endpoint throughout: every answer and every failure is kept."""
+
+    def __init__(self, deployer: Deployer, endpoint: str):
+        self.deployer, self.endpoint = deployer, endpoint
+        self.answers: list[float] = []
+        self.errors: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.answers.append(self.deployer.invoke(self.endpoint, {"values": [1]})["result"][0])
+            except Exception as error:  # noqa: BLE001 - every failure is what the tests count
+                self.errors.append(str(error))
+
+    def __enter__(self) -> Traffic:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def promotion(**fields) -> dict:
+    return {"strategy": "canary", "canary_size": {"instance_count": 1}, "wait_interval_seconds": 60,
+            "termination_wait_seconds": 20, "alarms": [FIVE_XX, GREEN_P99], **fields}
+
+
+def ensure_alarms(endpoint: str, config: str, alarms: list[dict]) -> dict:
+    return EnsurePromotionAlarmsOperator(task_id="ensure_alarms", endpoint_name=endpoint, endpoint_config_name=config,
+                                         alarms=alarms).execute({})
+
+
+def promote(endpoint: str, config: str, spec: dict, **kwargs) -> dict:
+    return PromoteEndpointOperator(task_id="promote", endpoint_name=endpoint, endpoint_config_name=config,
+                                   promotion=spec, waiter_delay=1, waiter_max_attempts=300, **kwargs).execute({})
+
+
+def blue_and_green(deployer: Deployer, green_code: str = ECHO_MODEL, count: int = 2) -> tuple[str, str, str]:
+    blue = deployer.config(deployer.model(factor=BLUE), count=count)
+    endpoint = deployer.endpoint(blue)
+    return endpoint, blue, deployer.config(deployer.model(green_code, factor=GREEN), count=count)
+
+
+def test_alarms_are_created_once_then_left_alone_then_updated_in_place(deployer, emulator):
+    endpoint, blue, green = blue_and_green(deployer, count=1)
+    first = ensure_alarms(endpoint, green, [FIVE_XX, GREEN_P99])
+    again = ensure_alarms(endpoint, green, [FIVE_XX, GREEN_P99])
+    changed = ensure_alarms(endpoint, green, [{**FIVE_XX, "threshold": 0.2}, GREEN_P99])
+
+    names = [f"{endpoint}-promotion-invocation5xxerrors", f"{endpoint}-promotion-modellatency-p99"]
+    assert first["alarm_names"] == names and first["created"] == names
+    assert again["created"] == again["updated"] == [] and again["unchanged"] == names
+    assert changed["updated"] == names[:1] and changed["unchanged"] == names[1:]
+    alarms = {a["AlarmName"]: a for a in emulator.client("cloudwatch").describe_alarms(AlarmNames=names)[
+        "MetricAlarms"]}
+    assert alarms[names[0]]["Threshold"] == 0.2
+    latency = alarms[names[1]]
+    assert latency["ExtendedStatistic"] == "p99"
+    assert {"Name": "EndpointConfigName", "Value": green} in latency["Dimensions"]
+
+
+def test_a_canary_promotes_a_good_version_and_a_rerun_changes_nothing(deployer):
+    endpoint, blue, green = blue_and_green(deployer)
+    ensure_alarms(endpoint, green, [FIVE_XX, GREEN_P99])
+    with Traffic(deployer, endpoint) as traffic:
+        result = promote(endpoint, green, promotion())
+    again = promote(endpoint, green, promotion())
+
+    assert traffic.errors == []
+    assert set(traffic.answers) == {BLUE, GREEN}
+    assert (result["endpoint_config_name"], result["previous_endpoint_config_name"]) == (green, blue)
+    assert result["changed"] is True and result["strategy"] == "canary"
+    assert result["alarm_names"] == [f"{endpoint}-promotion-invocation5xxerrors",
+                                     f"{endpoint}-promotion-modellatency-p99"]
+    assert again["changed"] is False and again["actions_taken"] == []
+    described = deployer.sm.describe_endpoint(EndpointName=endpoint)
+    assert described["LastDeploymentConfig"]["AutoRollbackConfiguration"]["Alarms"][0]["AlarmName"] == \
+        result["alarm_names"][0]
+
+
+def test_a_bad_version_is_rolled_back_and_the_task_fails_naming_the_alarm(deployer):
+    endpoint, blue, green = blue_and_green(deployer, BAD_MODEL)
+    ensure_alarms(endpoint, green, [FIVE_XX])
+    spec = promotion(wait_interval_seconds=600, termination_wait_seconds=600, alarms=[FIVE_XX])
+    with Traffic(deployer, endpoint) as traffic, pytest.raises(PromotionFailed) as failed:
+        promote(endpoint, green, spec)
+
+    message = str(failed.value)
+    alarm = f"{endpoint}-promotion-invocation5xxerrors"
+    assert f"Promotion of endpoint {endpoint} to {green} was rolled back; the endpoint serves {blue}" in message
+    assert f"Alarm {alarm} is ALARM: Threshold Crossed" in message
+    described = deployer.sm.describe_endpoint(EndpointName=endpoint)
+    assert (described["EndpointStatus"], described["EndpointConfigName"]) == ("InService", blue)
+    # Every failed request came from the bad green canary; blue answered every request it got.
+    assert traffic.errors and all("bad version 10.0" in error for error in traffic.errors)
+    assert set(traffic.answers) == {BLUE}
+
+
+def test_update_rollback_failed_fails_loudly(deployer, emulator):
+    endpoint, blue, green = blue_and_green(deployer)
+    alarm = ensure_alarms(endpoint, green, [FIVE_XX])["alarm_names"][0]
+    response = requests.post(f"{emulator.url}/_emulator/faults", timeout=10,
+                             json={"stage": "rollback", "endpoint": endpoint, "message": "no capacity"})
+    assert response.status_code == 201, response.text
+    spec = {"strategy": "rolling", "rolling_batch": {"instance_count": 1}, "rollback_batch": {"instance_count": 1},
+            "wait_interval_seconds": 40, "alarms": [FIVE_XX]}
+    failures: list[Exception] = []
+
+    def run() -> None:
+        try:
+            promote(endpoint, green, spec)
+        except Exception as error:  # noqa: BLE001 - the test inspects it
+            failures.append(error)
+
+    promoting = threading.Thread(target=run)
+    promoting.start()
+    # The rollback has old capacity to restore (where the fault strikes) once the second batch bakes.
+    wait_until(lambda: "on 2 instance(s)" in str(deployer.sm.describe_endpoint(EndpointName=endpoint).get(
+        "PendingDeploymentSummary")), 60, "the second batch")
+    trip(emulator.client("cloudwatch"), alarm)
+    promoting.join()
+
+    assert len(failures) == 1 and isinstance(failures[0], PromotionFailed)
+    message = str(failures[0])
+    assert f"Endpoint {endpoint} is UpdateRollbackFailed" in message and "MIX" in message
+    assert "no capacity" in message and f"Alarm {alarm} is ALARM" in message
+    deployer.sm.delete_endpoint(EndpointName=endpoint)
+
+
+def trip(cloudwatch, name: str) -> None:
+    """ALARM now and at the evaluator's next look too (missing data breaches), so the test does not race it."""
+    alarm = cloudwatch.describe_alarms(AlarmNames=[name])["MetricAlarms"][0]
+    keys = ("AlarmName", "Namespace", "MetricName", "Statistic", "Dimensions", "Period", "EvaluationPeriods",
+            "Threshold", "ComparisonOperator")
+    cloudwatch.put_metric_alarm(**{key: alarm[key] for key in keys}, TreatMissingData="breaching")
+    cloudwatch.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="tripped by the test")
+
+
+def test_a_deferred_promotion_judges_the_outcome_from_the_trigger_event(deployer):
+    endpoint, blue, green = blue_and_green(deployer, count=2)
+    spec = promotion(strategy="linear", canary_size=None, linear_step={"capacity_percent": 50},
+                     wait_interval_seconds=20, termination_wait_seconds=0)
+    ensure_alarms(endpoint, green, spec["alarms"])
+    operator = PromoteEndpointOperator(task_id="promote", endpoint_name=endpoint, endpoint_config_name=green,
+                                       promotion=spec, waiter_delay=1, waiter_max_attempts=300, deferrable=True)
+    with pytest.raises(TaskDeferred) as deferred:
+        operator.execute({})
+
+    async def first_event(trigger):
+        async for event in trigger.run():
+            return event.payload
+
+    event = asyncio.run(first_event(deferred.value.trigger))
+    result = operator.execute_complete({}, event)
+    assert result["endpoint_config_name"] == green and result["actions_taken"] == ["update"]
+
+
+def test_a_retry_during_an_update_waits_for_it_instead_of_starting_another(deployer):
+    endpoint, blue, green = blue_and_green(deployer, count=1)
+    spec = promotion(strategy="all_at_once", canary_size=None, termination_wait_seconds=20)
+    ensure_alarms(endpoint, green, spec["alarms"])
+    started = promote(endpoint, green, spec, wait_for_completion=False)
+    retried = promote(endpoint, green, spec)
+
+    assert started["actions_taken"] == ["update"]
+    assert retried["actions_taken"] == ["joined"] and retried["endpoint_config_name"] == green
