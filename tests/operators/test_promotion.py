@@ -15,7 +15,12 @@ import pytest
 import requests
 
 from airflow.sdk.exceptions import TaskDeferred
-from sagemaker_ops.operators.promotion import EnsurePromotionAlarmsOperator, PromoteEndpointOperator, PromotionFailed
+from sagemaker_ops.operators.promotion import (
+    EnsurePromotionAlarmsOperator,
+    PromoteEndpointOperator,
+    PromotionFailed,
+    ShiftTrafficOperator,
+)
 from tests.emulator.conftest import ECHO_MODEL, Deployer, wait_until
 
 BLUE, GREEN = 2, 10
@@ -202,3 +207,45 @@ def test_a_retry_during_an_update_waits_for_it_instead_of_starting_another(deplo
 
     assert started["actions_taken"] == ["update"]
     assert retried["actions_taken"] == ["joined"] and retried["endpoint_config_name"] == green
+
+
+def two_variants(deployer: Deployer, challenger_code: str) -> str:
+    config = deployer.name("config")
+    variants = [("Champion", deployer.model(factor=BLUE), 1.0), ("Challenger", deployer.model(challenger_code,
+                                                                                                factor=GREEN), 0.0)]
+    deployer.sm.create_endpoint_config(EndpointConfigName=config, ProductionVariants=[
+        {"VariantName": name, "ModelName": model, "InstanceType": "ml.m5.large", "InitialInstanceCount": 1,
+         "InitialVariantWeight": weight} for name, model, weight in variants])
+    return deployer.endpoint(config)
+
+
+def shift(endpoint: str, alarms: list[str]) -> dict:
+    return ShiftTrafficOperator(task_id="shift", endpoint_name=endpoint, from_variant="Champion",
+                                to_variant="Challenger", steps=[50, 100], bake_seconds=8, alarm_names=alarms,
+                                alarm_check_seconds=1, waiter_delay=1, waiter_max_attempts=120).execute({})
+
+
+def test_weights_shift_in_steps_to_a_good_challenger_and_a_rerun_changes_nothing(deployer):
+    endpoint = two_variants(deployer, ECHO_MODEL)
+    alarms = EnsurePromotionAlarmsOperator(task_id="alarms", endpoint_name=endpoint, alarms=[FIVE_XX]).execute({})
+    with Traffic(deployer, endpoint) as traffic:
+        result = shift(endpoint, alarms["alarm_names"])
+    again = shift(endpoint, alarms["alarm_names"])
+
+    assert traffic.errors == [] and set(traffic.answers) == {BLUE, GREEN}
+    assert result["weights"] == {"Champion": 0.0, "Challenger": 100.0} and result["steps_done"] == [50, 100]
+    assert again["changed"] is False
+
+
+def test_a_firing_alarm_rolls_the_weights_back_and_fails_naming_it(deployer):
+    endpoint = two_variants(deployer, BAD_MODEL)
+    alarms = EnsurePromotionAlarmsOperator(task_id="alarms", endpoint_name=endpoint, alarms=[FIVE_XX],
+                                           variant_names=["Challenger"]).execute({})
+    with Traffic(deployer, endpoint), pytest.raises(PromotionFailed) as failed:
+        shift(endpoint, alarms["alarm_names"])
+
+    assert "stopped at 50% and was rolled back to weights {'Champion': 1.0, 'Challenger': 0.0}" in str(failed.value)
+    assert f"Alarm {alarms['alarm_names'][0]} is ALARM: Threshold Crossed" in str(failed.value)
+    weights = {v["VariantName"]: v["CurrentWeight"] for v in
+               deployer.sm.describe_endpoint(EndpointName=endpoint)["ProductionVariants"]}
+    assert weights == {"Champion": 1.0, "Challenger": 0.0}

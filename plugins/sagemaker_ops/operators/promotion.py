@@ -203,3 +203,109 @@ class PromoteEndpointOperator(_EndpointWaitingOperator):
             "actions_taken": list(actions_taken),
             "changed": "update" in actions_taken,
         }
+
+
+class ShiftTrafficOperator(_EndpointWaitingOperator):
+    """
+    Shift traffic from one live variant to another in steps, checking alarms while each step bakes.
+
+    Each step sets the weights to ``{to_variant: p, from_variant: 100 - p}`` with
+    UpdateEndpointWeightsAndCapacities (no redeployment), waits until the endpoint is ``InService``
+    (``EndpointSettled``), then bakes ``bake_seconds`` looking at ``alarm_names`` every
+    ``alarm_check_seconds``. An alarm in ``ALARM`` restores the weights the endpoint had before the
+    task, waits for them, and fails the task naming the alarms and their StateReason. A re-run skips
+    the steps already behind the endpoint's current weights.
+
+    Returns ``{"endpoint_name", "weights", "steps_done", "alarm_names", "changed"}``.
+
+    :param endpoint_name: the live endpoint with both variants.
+    :param from_variant: the variant that gives up traffic.
+    :param to_variant: the variant that takes it.
+    :param steps: the percentages of traffic ``to_variant`` gets, ascending, e.g. ``[10, 50, 100]``.
+    :param bake_seconds: how long each step serves before the next (alarms checked throughout).
+    :param alarm_names: CloudWatch alarms that stop and roll back the shift.
+    :param alarm_check_seconds: seconds between two DescribeAlarms calls while baking.
+    """
+
+    template_fields: Sequence[str] = aws_template_fields(
+        *_EndpointWaitingOperator.template_fields, "from_variant", "to_variant", "steps", "alarm_names")
+    ui_color = "#ffe0b2"
+
+    @store_arguments
+    def __init__(self, *, from_variant: str, to_variant: str, steps: list[int], bake_seconds: int = 60,
+                 alarm_names: list[str] | None = None, alarm_check_seconds: int = 5, **kwargs: Any) -> None:
+        kwargs.setdefault("deferrable", False)  # the bake polls alarms between steps: it runs in the worker
+        super().__init__(**kwargs)
+
+    def _validate_change(self) -> None:
+        check_resource_name("from_variant", self.from_variant)
+        check_resource_name("to_variant", self.to_variant)
+        if self.from_variant == self.to_variant:
+            raise ValueError("from_variant and to_variant must differ.")
+        steps = list(self.steps or [])
+        if not steps or any(not isinstance(s, int) or isinstance(s, bool) or not 1 <= s <= 100 for s in steps) \
+                or steps != sorted(set(steps)):
+            raise ValueError(f"steps must be ascending integer percentages from 1 to 100, got {self.steps!r}.")
+        if not isinstance(self.bake_seconds, int) or self.bake_seconds < 0:
+            raise ValueError(f"bake_seconds must be an integer >= 0, got {self.bake_seconds!r}.")
+
+    def _converge(self, actions_taken: list[str], wait_error: str | None) -> dict[str, Any]:
+        endpoint = self._settled()
+        weights = {v["VariantName"]: float(v["CurrentWeight"]) for v in endpoint["ProductionVariants"]}
+        for variant in (self.from_variant, self.to_variant):
+            if variant not in weights:
+                raise PromotionFailed(f"Endpoint {self.endpoint_name} has no variant {variant} "
+                                      f"(it has {', '.join(weights)}).")
+        original = dict(weights)
+        total = weights[self.from_variant] + weights[self.to_variant]
+        share = 100 * weights[self.to_variant] / total if total else 0
+        cloudwatch = CloudWatchHook(**self._hook_parameters)
+        done = []
+        for step in self.steps:
+            if step <= share + 1e-9:
+                continue  # an earlier try got this far
+            self._set_weights({self.to_variant: float(step), self.from_variant: float(100 - step)})
+            actions_taken.append(f"shift to {step}%")
+            fired = self._bake(cloudwatch)
+            if fired:
+                self.log.warning("Alarm(s) fired at %s%%: restoring weights %s", step, original)
+                self._set_weights(original)
+                raise PromotionFailed("\n".join([
+                    f"Traffic shift of endpoint {self.endpoint_name} to {self.to_variant} stopped at {step}% and was "
+                    f"rolled back to weights {original}.",
+                    *(f"Alarm {a['AlarmName']} is ALARM: {a.get('StateReason')}" for a in fired)]))
+            done.append(step)
+        final = self._settled()
+        return {"endpoint_name": self.endpoint_name,
+                "weights": {v["VariantName"]: float(v["CurrentWeight"]) for v in final["ProductionVariants"]},
+                "steps_done": done, "alarm_names": list(self.alarm_names or []), "changed": bool(done)}
+
+    def _settled(self) -> dict[str, Any]:
+        error = self._wait("EndpointSettled")
+        endpoint = self.hook.describe_or_none("endpoint", self.endpoint_name)
+        if error or endpoint is None or endpoint["EndpointStatus"] != "InService":
+            raise PromotionFailed(f"Endpoint {self.endpoint_name} is not InService: "
+                                  f"{error or (endpoint or {}).get('FailureReason')}")
+        return endpoint
+
+    def _set_weights(self, weights: dict[str, float]) -> None:
+        self.hook.conn.update_endpoint_weights_and_capacities(
+            EndpointName=self.endpoint_name,
+            DesiredWeightsAndCapacities=[{"VariantName": name, "DesiredWeight": weight}
+                                         for name, weight in weights.items()])
+        self._settled()
+
+    def _bake(self, cloudwatch: CloudWatchHook) -> list[dict[str, Any]]:
+        """Serve ``bake_seconds``, looking at the alarms; the alarms in ALARM as soon as there is one."""
+        import time
+
+        deadline = time.monotonic() + self.bake_seconds
+        while True:
+            if self.alarm_names:
+                fired = [a for a in cloudwatch.describe_alarms(list(self.alarm_names)) if a["StateValue"] == "ALARM"]
+                if fired:
+                    return fired
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return []
+            time.sleep(min(self.alarm_check_seconds, remaining))
