@@ -10,7 +10,7 @@ export AIRFLOW_HOME ?= $(CURDIR)/.airflow
 # One demo per hosting option of the book chapter: `make demo-sentiment`, `make demo-ab`, ...
 DEMOS := demo-sentiment demo-direct demo-serial demo-serverless demo-async demo-capture demo-ab demo-monitoring
 
-.PHONY: venv demo test emulator up bench bench-data-quality lock clean $(DEMOS)
+.PHONY: venv demo test emulator up bench bench-data-quality bench-promotion lock clean $(DEMOS)
 
 venv: $(STAMP)
 
@@ -63,6 +63,11 @@ bench: venv
 # The data-quality analyzer on 10M rows beside pandas describe() + deciles (writes ~1 GB under bench/out/).
 bench-data-quality: venv
 	$(BIN)/python bench/baseline_profile.py
+
+# A broken canary rolled back by its evaluated 5XX alarm: first failed request to 100% traffic on blue,
+# beside the alarm's evaluation period (60 s at time scale 20 = 3 s), 5 runs, same run.
+bench-promotion: venv
+	$(BIN)/python bench/rollback_reaction.py --time-scale 20 --runs 5
 
 clean:
 	rm -rf $(VENV) .airflow .pytest_cache
