@@ -29,7 +29,7 @@ from sagemaker_ops.operators.sagemaker_endpoint import DeployEndpointOperator
 from sagemaker_ops.operators.sagemaker_resources import EnsureEndpointConfigOperator, endpoint_config_requests
 from sagemaker_ops.pipeline import load_pipelines, pipelines_dir
 from sagemaker_ops.pipeline.models import PipelineConfig
-from sagemaker_ops.release_tasks import model_tasks, monitoring_tasks, smoke_test_task
+from sagemaker_ops.release_tasks import model_tasks, monitoring_tasks, promotion_task, smoke_test_task
 from sagemaker_ops.task_arguments import waiter_arguments
 
 PIPELINES_DIR = pipelines_dir(__file__)  # include/pipelines/, or SAGEMAKER_OPS_PIPELINES_DIR
@@ -59,6 +59,8 @@ def build_release_dag(pipeline: PipelineConfig) -> DAG:
             **endpoint_config_requests(endpoint),
             tags=pipeline.aws_tags,
         )
+        # With a promotion: section, a new version of a live endpoint goes out by its strategy, guarded by alarms.
+        promotion_alarms, promotion = promotion_task(pipeline, endpoint_config.output["endpoint_config_name"])
         deploy = DeployEndpointOperator(
             task_id="deploy_endpoint",
             endpoint_name=endpoint.name,
@@ -66,7 +68,10 @@ def build_release_dag(pipeline: PipelineConfig) -> DAG:
             replace_failed=endpoint.replace_failed,
             tags=pipeline.aws_tags,
             **waiter_arguments(endpoint.waiter),
+            **promotion,
         )
+        if promotion_alarms is not None:
+            promotion_alarms >> deploy
         smoke_tests = [smoke_test_task(pipeline, test, deploy.output["endpoint_name"])
                        for test in pipeline.smoke_tests]
 

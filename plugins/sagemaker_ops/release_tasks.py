@@ -99,3 +99,30 @@ def monitoring_tasks(pipeline: PipelineConfig, endpoint_name: object) -> list:
     )
     create_baseline >> ensure_schedule
     return [create_baseline, ensure_schedule]
+
+
+def promotion_task(pipeline: PipelineConfig, endpoint_config_name: object) -> tuple[object | None, dict]:
+    """
+    For a pipeline with a ``promotion:`` section: the ``ensure_promotion_alarms`` task, and the
+    ``update_endpoint_kwargs`` that make ``deploy_endpoint`` update an existing endpoint with the
+    section's DeploymentConfig (canary, linear, ...) and its alarms instead of all at once. A first
+    release still creates the endpoint plainly. ``(None, {})`` without the section.
+    """
+    from sagemaker_ops.operators.promotion import EnsurePromotionAlarmsOperator
+    from sagemaker_ops.promotion import alarm_requests, deployment_config
+
+    promotion = pipeline.promotion
+    if promotion is None:
+        return None, {}
+    variants = [variant.name for variant in pipeline.endpoint.variants]
+    # Alarm names do not depend on the config promoted (only the green alarms' dimensions do).
+    names = [request["AlarmName"] for request in
+             alarm_requests(promotion.alarms, pipeline.endpoint.name, variants, "any-config")]
+    alarms = EnsurePromotionAlarmsOperator(
+        task_id="ensure_promotion_alarms",
+        endpoint_name=pipeline.endpoint.name,
+        endpoint_config_name=endpoint_config_name,
+        alarms=promotion.as_dict()["alarms"],
+        variant_names=variants,
+    )
+    return alarms, {"update_endpoint_kwargs": {"DeploymentConfig": deployment_config(promotion, names)}}
