@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from datetime import datetime, timezone
 
 import pytest
 import requests
@@ -125,6 +126,7 @@ def test_a_bad_version_is_rolled_back_and_the_task_fails_naming_the_alarm(deploy
     endpoint, blue, green = blue_and_green(deployer, BAD_MODEL)
     ensure_alarms(endpoint, green, [FIVE_XX])
     spec = promotion(wait_interval_seconds=600, termination_wait_seconds=600, alarms=[FIVE_XX])
+    window_start = datetime.now(timezone.utc).isoformat()
     with Traffic(deployer, endpoint) as traffic, pytest.raises(PromotionFailed) as failed:
         promote(endpoint, green, spec)
 
@@ -137,6 +139,27 @@ def test_a_bad_version_is_rolled_back_and_the_task_fails_naming_the_alarm(deploy
     # Every failed request came from the bad green canary; blue answered every request it got.
     assert traffic.errors and all("bad version 10.0" in error for error in traffic.errors)
     assert set(traffic.answers) == {BLUE}
+    check_report(deployer, endpoint, blue, green, alarm, window_start)
+
+
+def check_report(deployer: Deployer, endpoint: str, blue: str, green: str, alarm: str, window_start: str) -> None:
+    """The rolled-back promotion's report: JSON and HTML in S3, traffic per fleet, the alarm's history."""
+    import json
+
+    from sagemaker_ops.operators.promotion_report import PromotionReportOperator
+
+    result = PromotionReportOperator(task_id="report", endpoint_name=endpoint, blue_config=blue, green_config=green,
+                                     alarm_names=[alarm], report_s3_uri="s3://promotion-reports/tests",
+                                     window_start=window_start, period_seconds=1).execute({})
+    assert result["promoted"] is False and alarm in result["summary"]
+    bucket, _, key = result["report_json_uri"].removeprefix("s3://").partition("/")
+    document = json.loads(deployer.s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    assert sum(document["invocations"]["green"].values()) > 0 and sum(document["invocations"]["blue"].values()) > 0
+    assert "ALARM" in [item["new_state"] for item in document["alarm_history"][alarm]]
+    assert any(f"alarm {alarm}: " in event["event"] for event in document["events"])
+    bucket, _, key = result["report_html_uri"].removeprefix("s3://").partition("/")
+    page = deployer.s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode()
+    assert page.count("data:image/png;base64,") == 2 and "NOT promoted" in page
 
 
 def test_update_rollback_failed_fails_loudly(deployer, emulator):

@@ -1,0 +1,157 @@
+"""Write a promotion's report (JSON and a self-contained HTML page) to S3 from CloudWatch and the endpoint."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
+from airflow.sdk import BaseOperatorLink
+from sagemaker_ops.hooks.cloudwatch import CloudWatchHook
+from sagemaker_ops.hooks.s3 import S3OpsHook
+from sagemaker_ops.hooks.sagemaker import SageMakerOpsHook
+from sagemaker_ops.operators.base import SageMakerOpsOperator, store_arguments
+from sagemaker_ops.specs import check_resource_name
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+REPORT_NAMESPACE = "AWS/SageMaker"
+
+
+class PromotionReportLink(BaseOperatorLink):
+    """The task's HTML report (the ``report_html_uri`` it returned), as an S3 console address."""
+
+    name = "Promotion report"
+
+    def get_link(self, operator: Any, *, ti_key: Any) -> str:
+        from airflow.sdk.execution_time.xcom import XCom
+
+        uri = XCom.get_value(ti_key=ti_key, key="report_html_uri")
+        if not uri:
+            return ""
+        bucket, _, key = uri.removeprefix("s3://").partition("/")
+        return f"https://s3.console.aws.amazon.com/s3/object/{bucket}?prefix={key}"
+
+
+class PromotionReportOperator(SageMakerOpsOperator[CloudWatchHook]):
+    """
+    Render the report of a promotion: traffic share per fleet over time (``Invocations`` per variant,
+    the green fleet's from its ``EndpointConfigName`` dimension), each alarm's state over time
+    (DescribeAlarmHistory) and the deployment's events; JSON and HTML to
+    ``<report_s3_uri>/<endpoint>/<UTC time>/promotion_report.{json,html}``.
+
+    Runs after the promotion whatever its outcome (``trigger_rule="all_done"`` in a DAG): a rolled-back
+    promotion is the report most worth reading. Promoted means InService on ``green_config``.
+
+    Returns ``{"report_json_uri", "report_html_uri", "promoted", "summary"}``.
+
+    :param endpoint_name: the promoted endpoint.
+    :param green_config: the config the promotion targeted.
+    :param blue_config: the config it replaced (shown in the report).
+    :param alarm_names: the alarms the promotion watched.
+    :param report_s3_uri: where reports go (``s3://bucket/prefix``; the bucket is created if missing).
+    :param window_start: ISO time the report starts at; default: the DAG run's start (or 1 hour ago).
+    :param period_seconds: CloudWatch period of the traffic series (1, 5, 10, 30 or a multiple of 60).
+    """
+
+    aws_hook_class = CloudWatchHook
+    template_fields: Sequence[str] = aws_template_fields("endpoint_name", "green_config", "blue_config",
+                                                         "alarm_names", "report_s3_uri", "window_start")
+    operator_extra_links: ClassVar = (PromotionReportLink(),)
+    ui_color = "#e1f5fe"
+
+    @store_arguments
+    def __init__(self, *, endpoint_name: str, green_config: str, report_s3_uri: str, blue_config: str | None = None,
+                 alarm_names: list[str] | None = None, window_start: str | None = None, period_seconds: int = 60,
+                 **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from sagemaker_ops.promotion_report import render_promotion_report
+
+        check_resource_name("endpoint_name", self.endpoint_name)
+        check_resource_name("green_config", self.green_config)
+        if not str(self.report_s3_uri).startswith("s3://"):
+            raise ValueError(f"report_s3_uri must be an s3:// URI, got {self.report_s3_uri!r}.")
+        end = datetime.now(timezone.utc)
+        start = self._start(context, end)
+        endpoint = SageMakerOpsHook(**self._hook_parameters).describe_or_none("endpoint", self.endpoint_name) or {}
+        variants = [v["VariantName"] for v in endpoint.get("ProductionVariants", [])]
+        history = {name: self._history(name, start, end) for name in (self.alarm_names or [])}
+        promoted = endpoint.get("EndpointStatus") == "InService" and endpoint.get("EndpointConfigName") == \
+            self.green_config
+        summary = (f"InService on {self.green_config}" if promoted else
+                   f"{endpoint.get('EndpointStatus')} on {endpoint.get('EndpointConfigName')}: "
+                   f"{endpoint.get('FailureReason') or 'no FailureReason'}")
+        document = {
+            "endpoint_name": self.endpoint_name, "blue_config": self.blue_config, "green_config": self.green_config,
+            "window_start": start.isoformat(), "window_end": end.isoformat(), "period_seconds": self.period_seconds,
+            "invocations": self._invocations(variants, start, end), "alarm_history": history,
+            "events": self._events(start, end, history, endpoint, summary),
+            "outcome": {"promoted": promoted, "summary": summary},
+        }
+        prefix = f"{self.report_s3_uri.rstrip('/')}/{self.endpoint_name}/{end.strftime('%Y%m%dT%H%M%SZ')}"
+        s3 = S3OpsHook(**self._hook_parameters)
+        bucket = s3.parse_s3_url(prefix + "/x")[0]
+        if not s3.check_for_bucket(bucket):
+            s3.create_bucket(bucket_name=bucket)
+        s3.write_json(document, f"{prefix}/promotion_report.json")
+        s3.write_bytes(render_promotion_report(document).encode("utf-8"), f"{prefix}/promotion_report.html",
+                       "text/html; charset=utf-8")
+        self.log.info("Promotion report (%s): %s/promotion_report.html", summary, prefix)
+        return {"report_json_uri": f"{prefix}/promotion_report.json",
+                "report_html_uri": f"{prefix}/promotion_report.html", "promoted": promoted, "summary": summary}
+
+    def _start(self, context: Context, end: datetime) -> datetime:
+        if self.window_start:
+            return datetime.fromisoformat(str(self.window_start))
+        dag_run = context.get("dag_run") if context else None
+        started = getattr(dag_run, "start_date", None)
+        return started if started else end - timedelta(hours=1)
+
+    def _invocations(self, variants: list[str], start: datetime, end: datetime) -> dict[str, dict[str, float]]:
+        """Invocations per fleet: green from its EndpointConfigName series, blue the rest of the variant's."""
+        fleets: dict[str, dict[str, float]] = {"blue": {}, "green": {}}
+        for variant in variants:
+            dimensions = [{"Name": "EndpointName", "Value": self.endpoint_name},
+                          {"Name": "VariantName", "Value": variant}]
+            total = self._sums(dimensions, start, end)
+            green = self._sums([*dimensions, {"Name": "EndpointConfigName", "Value": self.green_config}], start, end)
+            for time, count in green.items():
+                fleets["green"][time] = fleets["green"].get(time, 0.0) + count
+            for time, count in total.items():
+                fleets["blue"][time] = fleets["blue"].get(time, 0.0) + max(0.0, count - green.get(time, 0.0))
+        return fleets
+
+    def _sums(self, dimensions: list[dict[str, str]], start: datetime, end: datetime) -> dict[str, float]:
+        answer = self.hook.conn.get_metric_statistics(
+            Namespace=REPORT_NAMESPACE, MetricName="Invocations", Dimensions=dimensions, StartTime=start,
+            EndTime=end, Period=self.period_seconds, Statistics=["Sum"])
+        return {point["Timestamp"].astimezone(timezone.utc).isoformat(): float(point["Sum"])
+                for point in answer.get("Datapoints", [])}
+
+    def _history(self, name: str, start: datetime, end: datetime) -> list[dict[str, str]]:
+        items = []
+        for item in self.hook.alarm_history(name, start, end):
+            data = json.loads(item.get("HistoryData") or "{}")
+            items.append({"time": item["Timestamp"].astimezone(timezone.utc).isoformat(),
+                          "old_state": data.get("oldState", {}).get("stateValue", ""),
+                          "new_state": data.get("newState", {}).get("stateValue", ""),
+                          "reason": data.get("newState", {}).get("stateReason", item.get("HistorySummary", ""))})
+        return sorted(items, key=lambda entry: entry["time"])
+
+    def _events(self, start: datetime, end: datetime, history: dict[str, list[dict[str, str]]],
+                endpoint: dict[str, Any], summary: str) -> list[dict[str, str]]:
+        events = [{"time": start.isoformat(), "event": f"window starts; promotion of {self.endpoint_name} from "
+                                                      f"{self.blue_config} to {self.green_config}"}]
+        for name, items in history.items():
+            events += [{"time": i["time"], "event": f"alarm {name}: {i['old_state']} -> {i['new_state']} "
+                                                    f"({i['reason']})"} for i in items]
+        if endpoint.get("LastModifiedTime"):
+            events.append({"time": endpoint["LastModifiedTime"].astimezone(timezone.utc).isoformat(),
+                           "event": f"endpoint last modified; now {summary}"})
+        events.append({"time": end.isoformat(), "event": f"report written; endpoint {summary}"})
+        return sorted(events, key=lambda event: event["time"])
