@@ -41,10 +41,12 @@ def test_variant_settings_that_are_not_built_are_refused(deployer, extra, locati
                            ProductionVariants=[variant(model, **extra)]), location)
 
 
-def test_shadow_variants_explainer_and_enhanced_metrics_are_refused(deployer):
+def test_shadow_variant_pools_explainer_and_enhanced_metrics_are_refused(deployer):
     model = deployer.model()
-    cases = {
-        "ShadowProductionVariants": {"ShadowProductionVariants": [variant(model, VariantName="Shadow")]},
+    pools = [{"InstanceType": "ml.m5.large", "Priority": 1}]
+    cases = {  # shadow variants are honoured (test_shadow_variants.py), with the production variants' refusals
+        "ShadowProductionVariants.1.InstancePools": {"ShadowProductionVariants": [
+            variant(model, VariantName="Shadow", InstancePools=pools)]},
         "ExplainerConfig": {"ExplainerConfig": {"ClarifyExplainerConfig": {
             "ShapConfig": {"ShapBaselineConfig": {"ShapBaseline": "1,2"}}}}},
         "MetricsConfig": {"MetricsConfig": {"EnableEnhancedMetrics": True}},

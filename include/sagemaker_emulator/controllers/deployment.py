@@ -31,10 +31,12 @@ from sagemaker_emulator.runtime.instance_health import HealthCheck
 from sagemaker_emulator.runtime.multicontainer import MultiContainerFleet
 from sagemaker_emulator.runtime.router import EndpointRoutes, Router
 from sagemaker_emulator.runtime.serverless import ServerlessFleet, ServerlessLimits
+from sagemaker_emulator.runtime.shadow import ShadowRoute
 from sagemaker_emulator.runtime.telemetry import LogSink
 from sagemaker_emulator.s3_uri import parse_s3_uri
 from sagemaker_emulator.sagemaker.guardrails import DeploymentPlan, RollingPlan
 from sagemaker_emulator.sagemaker.models import Endpoint, EndpointConfig, Model, SageMakerBackend, desired_variants
+from sagemaker_emulator.sagemaker.shadows import copy_share, shadow_variants
 from sagemaker_emulator.sagemaker.typed_requests import DesiredWeightAndCapacity, ProductionVariant
 
 log = logging.getLogger(__name__)
@@ -168,19 +170,22 @@ class DeploymentController:
         """Start every variant's fleet; on any failure stop them all and re-raise."""
         logs = LogSink(self.region, endpoint_name)
         fleets: dict[str, Fleet] = {}
+        shadows = shadow_variants(config.spec)
         try:
-            for variant in config.variants:
+            for variant in (*config.variants, *shadows):
                 fleets[variant.variant_name] = self._fleet(endpoint_name, variant, models[variant.model_name], logs)
-            await asyncio.gather(*(fleets[v.variant_name].scale_to(v.instance_count) for v in config.variants))
+            await asyncio.gather(*(fleets[v.variant_name].scale_to(v.instance_count)
+                                   for v in (*config.variants, *shadows)))
             self.faults.check(stage, self.region, endpoint_name)
         except BaseException:
             await asyncio.gather(*(fleet.close() for fleet in fleets.values()), return_exceptions=True)
             raise
+        shadow = ShadowRoute(fleets.pop(shadows[0].variant_name), copy_share(config.spec)) if shadows else None
         weights = {v.variant_name: v.weight for v in config.variants}
         capture = capture_writer(endpoint_name, config.spec.data_capture_config,
                                  self.settings.scaled(self.settings.capture_flush_seconds))
         return EndpointRoutes(name=endpoint_name, config_name=config.name, fleets=fleets, weights=weights,
-                              capture=capture, async_inference=config.spec.async_inference_config)
+                              capture=capture, async_inference=config.spec.async_inference_config, shadow=shadow)
 
     # -- building fleets --------------------------------------------------------------------------
 
@@ -264,6 +269,7 @@ async def _close(routes: EndpointRoutes) -> None:
         await _close(routes.green)
     if routes.capture is not None:  # deliver the capture before the old fleet goes away...
         await routes.capture.flush()
-    await asyncio.gather(*(fleet.close() for fleet in routes.fleets.values()), return_exceptions=True)
-    if routes.capture is not None:  # ...and what its draining requests added
+    await asyncio.gather(*(fleet.close() for fleet in routes.fleets.values()),
+                         *([routes.shadow.close()] if routes.shadow else ()), return_exceptions=True)
+    if routes.capture is not None:  # ...and what its draining requests (and shadow copies) added
         await routes.capture.close()

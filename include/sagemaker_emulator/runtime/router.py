@@ -7,6 +7,7 @@ endpoint metrics.
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from dataclasses import dataclass, field
@@ -17,14 +18,18 @@ from sagemaker_emulator.moto_bridge import ACCOUNT_ID
 from sagemaker_emulator.runtime.capture import CaptureWriter
 from sagemaker_emulator.runtime.fleet import Fleet
 from sagemaker_emulator.runtime.instance_client import InstanceClient, Invocation, model_error
+from sagemaker_emulator.runtime.shadow import ShadowRoute
 from sagemaker_emulator.runtime.telemetry import EndpointMetrics
 from sagemaker_emulator.sagemaker.errors import (AwsError, RuntimeValidationError, ServiceUnavailable,
                                                  ThrottlingException)
 from sagemaker_emulator.sagemaker.typed_requests import AsyncInferenceConfig
 from sagemaker_emulator.sagemaker.unsupported import refuse_unsupported_headers
 
+log = logging.getLogger(__name__)
+
 # Refused before any container saw the request: not an invocation, so no metrics.
 REFUSED = (RuntimeValidationError, ThrottlingException)
+TARGET_VARIANT_HEADER = "X-Amzn-SageMaker-Target-Variant"
 
 
 @dataclass
@@ -37,6 +42,7 @@ class EndpointRoutes:
     weights: dict[str, float]
     capture: CaptureWriter | None = None  # DataCaptureConfig, when it captures
     async_inference: AsyncInferenceConfig | None = None  # InvokeEndpointAsync only
+    shadow: ShadowRoute | None = None  # ShadowProductionVariants: gets a copy of a share of the requests
     # During a guarded deployment: the new config's routes and the share of requests they get.
     green: EndpointRoutes | None = None
     green_share: float = 0.0
@@ -118,9 +124,11 @@ class Router:
         if len(body) > MAX_PAYLOAD_BYTES and not asynchronous:
             raise AwsError("", f"HTTP content length exceeded {MAX_PAYLOAD_BYTES} bytes.", status=413)
         serving = routes.serving()
-        fleet = serving.choose_variant(headers.get("X-Amzn-SageMaker-Target-Variant"))
+        fleet = serving.choose_variant(headers.get(TARGET_VARIANT_HEADER))
         green_config = serving.config_name if serving is not routes else ""
         invocation = Invocation(headers, body, self.invocation_timeout if timeout is None else timeout)
+        if serving.shadow is not None and not asynchronous and serving.shadow.draws_copy():
+            serving.shadow.start(self.serve_shadow_copy(region, serving, invocation))
         try:
             answer = await fleet.serve(invocation)
         except REFUSED:
@@ -140,6 +148,25 @@ class Router:
         if serving.capture is not None:
             serving.capture.record(fleet.variant, headers, body, out_headers["Content-Type"], answer.body)
         return InvokeResult(200, answer.body, out_headers)
+
+    async def serve_shadow_copy(self, region: str, routes: EndpointRoutes, invocation: Invocation) -> None:
+        """Serve a copy on the shadow fleet: counted and captured under the shadow's name, never answered."""
+        fleet = routes.shadow.fleet
+        headers = {k: v for k, v in invocation.headers.items() if k != TARGET_VARIANT_HEADER}
+        started = time.perf_counter()
+        try:
+            answer = await fleet.serve(invocation.with_headers(headers))
+        except REFUSED as error:
+            log.info("shadow variant %s of %s refused a copy: %s", fleet.variant, routes.name, error)
+            return
+        except Exception as error:  # noqa: BLE001 - the shadow's failure is its 5XX metric, never the caller's
+            log.info("shadow variant %s of %s failed a copy: %s", fleet.variant, routes.name, error)
+            self._record(region, routes.name, fleet, started, None, 500, False)
+            return
+        self._record(region, routes.name, fleet, started, answer.model_latency_us, answer.status, False)
+        if answer.status < 400 and routes.capture is not None:
+            routes.capture.record(fleet.variant, headers, invocation.body,
+                                  answer.headers.get("Content-Type", "application/json"), answer.body)
 
     def _record(self, region: str, endpoint_name: str, fleet: Fleet, started: float, model_latency: float | None,
                 status: int, asynchronous: bool, green_config: str = "") -> None:

@@ -11,6 +11,7 @@ from typing import Any
 
 from sagemaker_emulator.s3_uri import is_s3_uri
 from sagemaker_emulator.sagemaker.errors import ValidationException
+from sagemaker_emulator.sagemaker.shadows import describe_shadows
 from sagemaker_emulator.sagemaker.typed_requests import DataCaptureConfig, EndpointConfigSpec
 
 
@@ -40,9 +41,11 @@ def _require_s3_uri(field: str, value: str) -> None:
         raise ValidationException(f"{field} '{value}' is not a valid S3 URI: it must look like s3://bucket/prefix.")
 
 
-def describe_features(spec: EndpointConfigSpec) -> dict[str, Any]:
+def describe_features(spec: EndpointConfigSpec, models: dict[str, Any]) -> dict[str, Any]:
     """The DescribeEndpoint members that come from the endpoint configuration in service."""
     described: dict[str, Any] = {}
+    if spec.shadow_production_variants:
+        described["ShadowProductionVariants"] = describe_shadows(spec, models)
     if spec.data_capture_config:
         described["DataCaptureConfig"] = capture_summary(spec.data_capture_config)
     if spec.async_inference_config:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
 from sagemaker_emulator.sagemaker.endpoint_features import describe_features, validate_features
+from sagemaker_emulator.sagemaker.shadows import refuse_guarded_with_shadows, shadow_variants, validate_shadow_variants
 from sagemaker_emulator.sagemaker.guardrails import DeploymentPlan, RollingPlan, plan_deployment
 from sagemaker_emulator.s3_uri import is_s3_uri
 from sagemaker_emulator.sagemaker.errors import ValidationException
@@ -297,7 +298,7 @@ class SageMakerBackend:
         return self.tagging.delete_tags(params)
 
     def _models_of(self, config: EndpointConfig) -> dict[str, Model]:
-        return {v.model_name: self.get_model(v.model_name) for v in config.variants}
+        return {v.model_name: self.get_model(v.model_name) for v in (*config.variants, *shadow_variants(config.spec))}
 
     # -- models -----------------------------------------------------------------------------------
 
@@ -353,6 +354,7 @@ class SageMakerBackend:
                     f"InstanceType and InitialInstanceCount are required for production variant "
                     f"{variant.variant_name} (or give it a ServerlessConfig).")
         validate_endpoint_config(spec, {v.model_name: self.get_model(v.model_name) for v in spec.production_variants})
+        validate_shadow_variants(spec, self.get_model)
         validate_features(spec)
         config = EndpointConfig(name=name, arn=self._arn("endpoint-config", name), spec=spec, tags=spec.tags)
         self.endpoint_configs[name.lower()] = config
@@ -385,7 +387,7 @@ class SageMakerBackend:
         # Stored, not used now: UpdateEndpoint(RetainDeploymentConfig=True) reuses it (AWS does the same).
         endpoint.deployment_config = request.deployment_config
         endpoint.variants = desired_variants(config, models, live=False)
-        endpoint.features = describe_features(config.spec)
+        endpoint.features = describe_features(config.spec, models)
         self.endpoints[name.lower()] = endpoint
         self.provisioner.create(endpoint, copy.deepcopy(config), models)
         return {"EndpointArn": endpoint.arn}
@@ -413,12 +415,13 @@ class SageMakerBackend:
         deployment = self._deployment_config(endpoint, request)
         plan = None
         if deployment is not None:
+            refuse_guarded_with_shadows(endpoint.features, config.spec)
             blue = {v.name: None if v.desired_serverless is not None else v.current_count for v in endpoint.variants}
             plan = plan_deployment(deployment, blue, config.variants, self.provisioner.existing_alarms)
         endpoint.move_to(Status.UPDATING)
         endpoint.failure_reason = None
         endpoint.pending_config_name = config.name
-        endpoint.pending_features = describe_features(config.spec)
+        endpoint.pending_features = describe_features(config.spec, models)
         if deployment is not None:
             endpoint.deployment_config = deployment
             endpoint.pending = PendingDeployment(config.name, _pending_variants(config, models))

@@ -246,6 +246,7 @@ class EndpointConfigSpec(AwsShape):
     endpoint_config_name: str | None = None
     tags: dict[str, str] = tags_member()
     production_variants: list[ProductionVariant] = field(default_factory=list)
+    shadow_production_variants: list[ProductionVariant] | None = None  # at most one (sagemaker/shadows.py)
     data_capture_config: DataCaptureConfig | None = None
     async_inference_config: AsyncInferenceConfig | None = None
 

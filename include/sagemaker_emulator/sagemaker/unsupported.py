@@ -40,9 +40,12 @@ class Refusal:
     applies: Callable[[Any], bool] = _always  # refuse only values that would change behaviour
 
 
+_VARIANT_LISTS = ("ProductionVariants", "ShadowProductionVariants")  # a shadow has a production variant's fields
+
+
 def _variants(*refusals: Refusal) -> tuple[Refusal, ...]:
-    """Refusals for a member of every production variant."""
-    return tuple(Refusal(f"ProductionVariants[].{r.path}", r.reason, r.applies) for r in refusals)
+    """Refusals for a member of every production (and shadow) variant."""
+    return tuple(Refusal(f"{owner}[].{r.path}", r.reason, r.applies) for owner in _VARIANT_LISTS for r in refusals)
 
 
 def _containers(*refusals: Refusal) -> tuple[Refusal, ...]:
@@ -106,7 +109,6 @@ REFUSED: dict[str, tuple[Refusal, ...]] = {
                                      f"(RoutingStrategy {_DEFAULT_ROUTING}).",
                     lambda v: v.get("RoutingStrategy") != _DEFAULT_ROUTING or "PrefixAwareRoutingConfig" in v),
         ),
-        Refusal("ShadowProductionVariants", "shadow variants are not built."),
         Refusal("ExplainerConfig", "online explainability (SageMaker Clarify) is not built."),
         Refusal("MetricsConfig", "the emulator publishes the standard endpoint metrics every 60 seconds; enhanced "
                                  "metrics and detailed observability are not built.", _non_default_metrics),
@@ -136,7 +138,7 @@ REFUSED: dict[str, tuple[Refusal, ...]] = {
 }
 
 _NETWORK = ("VpcConfig", "EnableNetworkIsolation")
-_VARIANT_NO_EFFECT = tuple(f"ProductionVariants[].{name}" for name in (
+_VARIANT_NO_EFFECT = tuple(f"{owner}[].{name}" for owner in _VARIANT_LISTS for name in (
     "VolumeSizeInGB", "EnableSSMAccess", "InferenceAmiVersion", "CapacityReservationConfig",
     "VariantInstanceProvisionTimeoutInSeconds"))
 _CLUSTER_NO_EFFECT = {"InstanceCount": "one container runs the job", "VolumeSizeInGB": "no volume is provisioned",
@@ -202,7 +204,7 @@ HONOURED: dict[str, tuple[str, ...]] = {
                     *(f"{owner}.{name}" for owner in ("PrimaryContainer", "Containers[]") for name in _CONTAINER)),
     "CreateEndpointConfig": (
         "EndpointConfigName", "Tags", "DataCaptureConfig", "AsyncInferenceConfig",
-        *(f"ProductionVariants[].{name}" for name in (
+        *(f"{owner}[].{name}" for owner in _VARIANT_LISTS for name in (
             "VariantName", "ModelName", "InitialInstanceCount", "InstanceType", "InitialVariantWeight",
             "ServerlessConfig", "ModelDataDownloadTimeoutInSeconds", "ContainerStartupHealthCheckTimeoutInSeconds",
             "ManagedInstanceScaling.Status"))),
