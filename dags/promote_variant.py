@@ -17,11 +17,13 @@ from sagemaker_ops.operators.promotion import (
     PromoteEndpointOperator,
     ShiftTrafficOperator,
 )
+from sagemaker_ops.operators.promotion_report import PromotionReportOperator
 
 NAME_PATTERN = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"
+REPORTS = "s3://sagemaker-ops-artifacts/promotion-reports"
 WAITER = {"deferrable": True, "waiter_delay": 5, "waiter_max_attempts": 720}
 
-DOC = """
+DOC = f"""
 ### Promote a variant, guarded by alarms
 
 For an engineer pressing **Trigger**. Two modes:
@@ -40,6 +42,9 @@ the new fleet's `ModelLatency` p99 at or above `latency_p99_threshold_ms` (leave
 
 **Success means the endpoint is InService on the target config.** A rollback fails
 `promote_endpoint` with the alarm(s), their reason and the config the endpoint serves.
+`promotion_report` then writes the report whatever the outcome (JSON and a self-contained HTML page
+under `{REPORTS}/<endpoint>/`: traffic share per fleet over time, alarm states over time, the
+events; the task's extra link opens it), and `watcher` fails the run if any step failed.
 With `dry_run` the plan (the DeploymentConfig and the alarms) is printed and nothing changes.
 
 The form rejects malformed values; `plan_promotion` rejects inconsistent ones (e.g. a timeout
@@ -94,6 +99,8 @@ with DAG(
         "weight_steps": Param([10, 50, 100], type="array", items={"type": "integer", "minimum": 1, "maximum": 100},
                               minItems=1, title="Weight steps (%)",
                               description="weight_shift: to_variant's share after each step, ascending."),
+        "report_period_seconds": Param(60, type="integer", enum=[1, 5, 10, 30, 60, 300], title="Report resolution (s)",
+                                       description="CloudWatch period of the report's traffic plot."),
         "dry_run": Param(False, type="boolean", title="Dry run",
                          description="Print the plan (DeploymentConfig, alarms) and change nothing."),
     },
@@ -131,6 +138,19 @@ with DAG(
                                  steps=plan["weight_steps"], bake_seconds=plan["bake_seconds"],
                                  alarm_names=shift_alarms.output["alarm_names"], waiter_delay=5,
                                  waiter_max_attempts=720)
+    report = PromotionReportOperator(task_id="promotion_report", endpoint_name=plan["endpoint_name"],
+                                     green_config=plan["endpoint_config_name"], alarm_names=alarms.output["alarm_names"],
+                                     report_s3_uri=REPORTS, period_seconds="{{ params.report_period_seconds }}",
+                                     trigger_rule="none_skipped")  # after a rollback too; not after a skip
+
+    @task(trigger_rule="one_failed")  # AirflowFailException: not retried
+    def watcher() -> None:
+        """Fail the run when a step failed (the report after it succeeds, and a run's state follows its leaves)."""
+        from airflow.sdk.exceptions import AirflowFailException
+
+        raise AirflowFailException("A promotion step failed; see its log (and the promotion report).")
+
     path >> [alarms, shift_alarms]
-    alarms >> promote
+    alarms >> promote >> report
     shift_alarms >> shift
+    [path, alarms, promote, report, shift_alarms, shift] >> watcher()

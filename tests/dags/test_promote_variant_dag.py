@@ -16,12 +16,15 @@ def test_promote_variant_is_manual_with_a_titled_params_form(dags):
     expected = {"endpoint_name", "mode", "endpoint_config_name", "strategy", "size_unit", "canary_size", "step_size",
                 "wait_interval_seconds", "termination_wait_seconds", "max_execution_timeout_seconds",
                 "error_rate_threshold", "latency_p99_threshold_ms", "from_variant", "to_variant", "weight_steps",
-                "dry_run"}
+                "report_period_seconds", "dry_run"}
     assert set(dag.params) == expected
     for name in expected:
         param = dag.params.get_param(name)
         assert param.schema.get("title") and param.description, name
     assert upstream(dag, "promote_endpoint") == {"ensure_alarms", "plan_promotion"}
+    assert upstream(dag, "promotion_report") >= {"promote_endpoint"}
+    assert dag.get_task("promotion_report").trigger_rule == "none_skipped"
+    assert dag.get_task("watcher").trigger_rule == "one_failed"
     assert "ensure_shift_alarms" in upstream(dag, "shift_traffic")
     assert dag.get_task("promote_endpoint").deferrable is True
 

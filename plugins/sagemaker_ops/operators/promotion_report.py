@@ -59,7 +59,8 @@ class PromotionReportOperator(SageMakerOpsOperator[CloudWatchHook]):
 
     aws_hook_class = CloudWatchHook
     template_fields: Sequence[str] = aws_template_fields("endpoint_name", "green_config", "blue_config",
-                                                         "alarm_names", "report_s3_uri", "window_start")
+                                                         "alarm_names", "report_s3_uri", "window_start",
+                                                         "period_seconds")
     operator_extra_links: ClassVar = (PromotionReportLink(),)
     ui_color = "#e1f5fe"
 
@@ -76,9 +77,12 @@ class PromotionReportOperator(SageMakerOpsOperator[CloudWatchHook]):
         check_resource_name("green_config", self.green_config)
         if not str(self.report_s3_uri).startswith("s3://"):
             raise ValueError(f"report_s3_uri must be an s3:// URI, got {self.report_s3_uri!r}.")
+        self.period_seconds = int(self.period_seconds)  # a rendered template is a string
         end = datetime.now(timezone.utc)
         start = self._start(context, end)
         endpoint = SageMakerOpsHook(**self._hook_parameters).describe_or_none("endpoint", self.endpoint_name) or {}
+        if self.blue_config is None and endpoint.get("EndpointConfigName") != self.green_config:
+            self.blue_config = endpoint.get("EndpointConfigName")  # rolled back: the endpoint serves blue
         variants = [v["VariantName"] for v in endpoint.get("ProductionVariants", [])]
         history = {name: self._history(name, start, end) for name in (self.alarm_names or [])}
         promoted = endpoint.get("EndpointStatus") == "InService" and endpoint.get("EndpointConfigName") == \

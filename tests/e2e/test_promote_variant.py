@@ -1,0 +1,81 @@
+"""promote_variant end to end with dag.test() against the emulator: a canary promotion succeeds with its report;
+a bad version is rolled back, the run fails, and the report still says why."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from tests.emulator.conftest import ECHO_MODEL, Deployer
+from tests.e2e.test_release_dag import returned
+
+pytestmark = pytest.mark.e2e
+
+BAD_MODEL = ECHO_MODEL.replace('    if data.get("raise"):', '    if True:')
+
+
+@pytest.fixture
+def deployer(emulator):
+    helper = Deployer(emulator)
+    yield helper
+    helper.cleanup()
+
+
+def conf(endpoint: str, config: str) -> dict:
+    return {"endpoint_name": endpoint, "mode": "blue_green", "endpoint_config_name": config, "strategy": "canary",
+            "canary_size": 1, "wait_interval_seconds": 60, "termination_wait_seconds": 20,
+            "error_rate_threshold": 0.05, "report_period_seconds": 1}
+
+
+def task_states(dag_run) -> dict[str, str]:
+    return {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
+
+
+def keep_invoking(deployer: Deployer, endpoint: str, stop: threading.Event) -> None:
+    while not stop.is_set():
+        try:
+            deployer.invoke(endpoint, {"values": [1]})
+        except Exception:  # noqa: BLE001 - the bad version's errors are what drives the alarm
+            pass
+
+
+def run_with_traffic(dag, deployer: Deployer, endpoint: str, run_conf: dict):
+    stop = threading.Event()
+    client = threading.Thread(target=keep_invoking, args=(deployer, endpoint, stop), daemon=True)
+    client.start()
+    try:
+        return dag.test(run_conf=run_conf)
+    finally:
+        stop.set()
+        client.join()
+
+
+def test_a_canary_promotion_succeeds_and_reports(dags, deployer):
+    blue = deployer.config(deployer.model(factor=2), count=2)
+    endpoint = deployer.endpoint(blue)
+    green = deployer.config(deployer.model(factor=10), count=2)
+
+    run = run_with_traffic(dags["promote_variant"], deployer, endpoint, conf(endpoint, green))
+
+    assert run.state == "success", task_states(run)
+    assert returned(run, "promote_endpoint")["endpoint_config_name"] == green
+    report = returned(run, "promotion_report")
+    assert report["promoted"] is True and report["report_html_uri"].endswith("promotion_report.html")
+    assert task_states(run)["shift_traffic"] == "skipped" and task_states(run)["watcher"] == "skipped"
+
+
+def test_a_rolled_back_promotion_fails_the_run_and_still_reports(dags, deployer):
+    blue = deployer.config(deployer.model(factor=2), count=2)
+    endpoint = deployer.endpoint(blue)
+    green = deployer.config(deployer.model(BAD_MODEL, factor=10), count=2)
+
+    run = run_with_traffic(dags["promote_variant"], deployer, endpoint,
+                           {**conf(endpoint, green), "wait_interval_seconds": 600})
+
+    states = task_states(run)
+    assert run.state == "failed", states
+    assert (states["promote_endpoint"], states["promotion_report"], states["watcher"]) == (
+        "failed", "success", "failed")
+    assert returned(run, "promotion_report")["promoted"] is False
+    assert deployer.sm.describe_endpoint(EndpointName=endpoint)["EndpointConfigName"] == blue
