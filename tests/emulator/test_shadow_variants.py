@@ -17,6 +17,7 @@ from tests.emulator.conftest import BUCKET, ECHO_MODEL, workers_of
 SIGNIFICANCE = 1e-4  # a correct router fails the share check with probability below this
 BROKEN = ECHO_MODEL.replace('def predict_fn(data, model):\n',
                             'def predict_fn(data, model):\n    raise RuntimeError("the shadow is broken")\n')
+SLOW = ECHO_MODEL.replace('def predict_fn(data, model):\n', 'def predict_fn(data, model):\n    time.sleep(30)\n')
 
 
 def variant(name: str, model: str, weight: float = 1.0, **extra) -> dict:
@@ -110,6 +111,15 @@ def test_a_failing_shadow_never_fails_the_caller_and_publishes_its_5xx(emulator,
     assert metric_sum(emulator, endpoint, "Shadow", "Invocations", 6) == 6
     assert metric_sum(emulator, endpoint, "Live", "Invocations", 6) == 6
     assert metric_sum(emulator, endpoint, "Live", "Invocation5XXErrors", 0) == 0
+
+
+def test_a_shadow_that_times_out_never_fails_the_caller(emulator, deployer):
+    """The shadow never answers within the invocation timeout (3 s at the tests' time scale); the caller
+    has its production answer and the shadow's timeout is its own 5XX."""
+    endpoint = deployer.endpoint(shadow_config(deployer, deployer.model(factor=1), deployer.model(SLOW)))
+    assert deployer.invoke(endpoint, {"values": [4]})["result"] == [4]
+    assert metric_sum(emulator, endpoint, "Live", "Invocations", 1) == 1
+    assert metric_sum(emulator, endpoint, "Shadow", "Invocation5XXErrors", 1) == 1
 
 
 def test_shadow_latency_is_published_under_its_name(emulator, deployer):
@@ -206,4 +216,6 @@ def test_inference_experiments_are_refused_clearly(emulator):
     with pytest.raises(ClientError) as caught:
         emulator.client("sagemaker").list_inference_experiments()
     assert caught.value.response["Error"]["Code"] == "UnknownOperationException"
-    assert "ListInferenceExperiments is not supported by this emulator" in caught.value.response["Error"]["Message"]
+    assert caught.value.response["Error"]["Message"] == (
+        "The operation ListInferenceExperiments is not supported by this emulator. To shadow-test a model, give it "
+        "as ShadowProductionVariants in CreateEndpointConfig.")

@@ -32,7 +32,10 @@ class ResourceLimitExceeded(AwsError):
 
 class UnknownOperation(AwsError):
     def __init__(self, operation: str):
-        super().__init__("UnknownOperationException", f"The operation {operation} is not supported by this emulator.")
+        message = f"The operation {operation} is not supported by this emulator."
+        if "InferenceExperiment" in operation:  # shadow tests: what the emulator does offer instead
+            message += " To shadow-test a model, give it as ShadowProductionVariants in CreateEndpointConfig."
+        super().__init__("UnknownOperationException", message)
 
 
 # Runtime (sagemaker-runtime, rest-json) errors: the code travels in the x-amzn-ErrorType header.
