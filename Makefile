@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 
 export AIRFLOW_HOME ?= $(CURDIR)/.airflow
 # One demo per hosting option of the book chapter: `make demo-sentiment`, `make demo-ab`, ...
-DEMOS := demo-sentiment demo-direct demo-serial demo-serverless demo-async demo-capture demo-ab demo-monitoring
+DEMOS := demo-sentiment demo-direct demo-serial demo-serverless demo-async demo-capture demo-ab demo-monitoring demo-promotion
 
 .PHONY: venv demo test emulator up bench bench-data-quality bench-promotion lock clean $(DEMOS)
 
@@ -45,6 +45,9 @@ demo-ab: venv
 	$(BIN)/python scripts/demo.py --dag ab_test
 demo-monitoring: venv
 	$(BIN)/python scripts/demo.py --dag model_monitoring
+# A bad version rolled back by its 5XX alarm, then a canary promotion; reports saved under .airflow/.
+demo-promotion: venv
+	$(BIN)/python scripts/demo.py --dag promote_variant
 
 test: venv
 	$(BIN)/python -m pytest

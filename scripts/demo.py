@@ -10,6 +10,9 @@ requests split over the variants), and stops everything it started.
 requests like the training data, then the same requests with petal_length + 3 cm, and runs the
 monitoring DAG over each window: the first passes, the second fails on purpose (policy ``fail``)
 with a baseline_drift_check on petal_length. The drift report is saved under ``.airflow/``.
+
+``--dag promote_variant`` releases iris, then promotes a bad version (rolled back by its 5XX alarm)
+and a good one (canary) while a client invokes the endpoint; see ``scripts/demo_promotion.py``.
 """
 
 from __future__ import annotations
@@ -154,6 +157,7 @@ def run_dag_test(dag_id: str, env: dict[str, str], log_path: Path, conf: dict | 
 AB_TEST_DAG = "ab_test"
 AB_TEST_ENDPOINT = "iris-ab"  # the DAG's default endpoint_name Param
 MONITORING_DAG = "model_monitoring"
+PROMOTION_DAG = "promote_variant"  # scripts/demo_promotion.py: one rollback, one canary promotion
 MONITORING_PIPELINE = REPO / "include/pipelines/iris-tree.yaml"
 # The monitoring demo runs the emulator's clock 20x faster: captured requests reach S3 in 3 s, not 60.
 MONITORING_TIME_SCALE = 20
@@ -236,7 +240,7 @@ def main() -> int:
     target = parser.add_mutually_exclusive_group()
     target.add_argument("--pipeline", type=Path, default=REPO / "include/pipelines/iris.yaml",
                         help="run the release DAG of this pipeline file (default: iris)")
-    target.add_argument("--dag", choices=[AB_TEST_DAG, MONITORING_DAG],
+    target.add_argument("--dag", choices=[AB_TEST_DAG, MONITORING_DAG, PROMOTION_DAG],
                         help="run this DAG instead of a release DAG (model_monitoring: after releasing iris-tree)")
     args = parser.parse_args()
 
@@ -246,7 +250,7 @@ def main() -> int:
     dag_id = args.dag or pipeline.dag_id
     log_path = REPO / ".airflow" / "emulator.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    time_scale = MONITORING_TIME_SCALE if args.dag == MONITORING_DAG else 1.0
+    time_scale = MONITORING_TIME_SCALE if args.dag in (MONITORING_DAG, PROMOTION_DAG) else 1.0
     with EmulatorProcess(choose_port(), log=log_path, time_scale=time_scale) as emulator:
         print(f"emulator running at {emulator.url} (log: {log_path.relative_to(REPO)})")
         env = airflow_env(emulator.url)
@@ -254,6 +258,10 @@ def main() -> int:
         dag_log = REPO / ".airflow" / "dags-test.log"
         if args.dag == MONITORING_DAG:
             returncode = demo_monitoring(emulator.url, env, dag_log)
+        elif args.dag == PROMOTION_DAG:
+            from demo_promotion import demo_promotion
+
+            returncode = demo_promotion(emulator.url, env, dag_log, clients, run_dag_test)
         else:
             print(f"running `airflow dags test {dag_id}` (full log: {dag_log.relative_to(REPO)})", flush=True)
             returncode = run_dag_test(dag_id, env, dag_log)
@@ -262,7 +270,7 @@ def main() -> int:
             return returncode
         if args.dag == AB_TEST_DAG:
             show_ab_test(emulator.url, AB_TEST_ENDPOINT)
-        elif pipeline is not None:
+        elif pipeline is not None and args.dag != PROMOTION_DAG:
             show_endpoint(emulator.url, pipeline)
     print("\nemulator stopped; demo finished")
     return 0

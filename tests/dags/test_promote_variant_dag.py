@@ -24,6 +24,7 @@ def test_promote_variant_is_manual_with_a_titled_params_form(dags):
     assert upstream(dag, "promote_endpoint") == {"ensure_alarms", "plan_promotion"}
     assert upstream(dag, "promotion_report") >= {"promote_endpoint"}
     assert dag.get_task("promotion_report").trigger_rule == "none_skipped"
+    assert [link.name for link in dag.get_task("promotion_report").operator_extra_links] == ["Promotion report"]
     assert dag.get_task("watcher").trigger_rule == "one_failed"
     assert "ensure_shift_alarms" in upstream(dag, "shift_traffic")
     assert dag.get_task("promote_endpoint").deferrable is True

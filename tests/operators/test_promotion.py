@@ -154,6 +154,7 @@ def check_report(deployer: Deployer, endpoint: str, blue: str, green: str, alarm
     assert result["promoted"] is False and alarm in result["summary"]
     bucket, _, key = result["report_json_uri"].removeprefix("s3://").partition("/")
     document = json.loads(deployer.s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    assert set(document["invocations"]["green"]) <= set(document["invocations"]["blue"])  # one time axis
     assert sum(document["invocations"]["green"].values()) > 0 and sum(document["invocations"]["blue"].values()) > 0
     assert "ALARM" in [item["new_state"] for item in document["alarm_history"][alarm]]
     assert any(f"alarm {alarm}: " in event["event"] for event in document["events"])

@@ -8,10 +8,10 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
-from airflow.sdk import BaseOperatorLink
 from sagemaker_ops.hooks.cloudwatch import CloudWatchHook
 from sagemaker_ops.hooks.s3 import S3OpsHook
 from sagemaker_ops.hooks.sagemaker import SageMakerOpsHook
+from sagemaker_ops.links import PromotionReportLink
 from sagemaker_ops.operators.base import SageMakerOpsOperator, store_arguments
 from sagemaker_ops.specs import check_resource_name
 
@@ -19,21 +19,6 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 REPORT_NAMESPACE = "AWS/SageMaker"
-
-
-class PromotionReportLink(BaseOperatorLink):
-    """The task's HTML report (the ``report_html_uri`` it returned), as an S3 console address."""
-
-    name = "Promotion report"
-
-    def get_link(self, operator: Any, *, ti_key: Any) -> str:
-        from airflow.sdk.execution_time.xcom import XCom
-
-        uri = XCom.get_value(ti_key=ti_key, key="report_html_uri")
-        if not uri:
-            return ""
-        bucket, _, key = uri.removeprefix("s3://").partition("/")
-        return f"https://s3.console.aws.amazon.com/s3/object/{bucket}?prefix={key}"
 
 
 class PromotionReportOperator(SageMakerOpsOperator[CloudWatchHook]):
@@ -134,8 +119,13 @@ class PromotionReportOperator(SageMakerOpsOperator[CloudWatchHook]):
         answer = self.hook.conn.get_metric_statistics(
             Namespace=REPORT_NAMESPACE, MetricName="Invocations", Dimensions=dimensions, StartTime=start,
             EndTime=end, Period=self.period_seconds, Statistics=["Sum"])
-        return {point["Timestamp"].astimezone(timezone.utc).isoformat(): float(point["Sum"])
-                for point in answer.get("Datapoints", [])}
+        sums: dict[str, float] = {}
+        for point in answer.get("Datapoints", []):
+            # Two series' buckets may start a millisecond apart: key both by the nearest period boundary.
+            seconds = round(point["Timestamp"].timestamp() / self.period_seconds) * self.period_seconds
+            key = datetime.fromtimestamp(seconds, timezone.utc).isoformat()
+            sums[key] = sums.get(key, 0.0) + float(point["Sum"])
+        return sums
 
     def _history(self, name: str, start: datetime, end: datetime) -> list[dict[str, str]]:
         items = []
