@@ -59,7 +59,8 @@ with DAG(
     catchup=False,
     tags=["promotion", "sagemaker"],
     doc_md=DOC,
-    default_args={"owner": "ml-platform", "retries": 2, "retry_delay": timedelta(seconds=30)},  # a rollback is not retried
+    # A rollback raises AirflowFailException: retries are for transient errors only.
+    default_args={"owner": "ml-platform", "retries": 2, "retry_delay": timedelta(seconds=30)},
     params={
         "endpoint_name": Param("iris", type="string", pattern=NAME_PATTERN, title="Endpoint",
                                description="The live endpoint to promote (1-63 letters, digits and hyphens)."),
@@ -139,7 +140,8 @@ with DAG(
                                  alarm_names=shift_alarms.output["alarm_names"], waiter_delay=5,
                                  waiter_max_attempts=720)
     report = PromotionReportOperator(task_id="promotion_report", endpoint_name=plan["endpoint_name"],
-                                     green_config=plan["endpoint_config_name"], alarm_names=alarms.output["alarm_names"],
+                                     green_config=plan["endpoint_config_name"],
+                                     alarm_names=alarms.output["alarm_names"],
                                      report_s3_uri=REPORTS, period_seconds="{{ params.report_period_seconds }}",
                                      trigger_rule="none_skipped")  # after a rollback too; not after a skip
 

@@ -78,7 +78,7 @@ def plan_promotion(params: Mapping[str, Any]) -> dict[str, Any]:
         except PipelineConfigError as error:
             raise PromotionPlanError("\n".join(error.errors)) from error
         plan.update(endpoint_config_name=config, promotion=promotion.as_dict(),
-                    alarms=[a for a in promotion.as_dict()["alarms"]],
+                    alarms=promotion.as_dict()["alarms"],
                     deployment_config=deployment_config(promotion, ["<alarm names>"]))
     else:
         steps = params.get("weight_steps") or []
@@ -86,7 +86,8 @@ def plan_promotion(params: Mapping[str, Any]) -> dict[str, Any]:
             raise PromotionPlanError(f"Param weight_steps must be ascending percentages from 1 to 100, got {steps!r}.")
         for param in ("from_variant", "to_variant"):
             if not isinstance(params.get(param), str) or not SAGEMAKER_NAME_PATTERN.match(params[param]):
-                raise PromotionPlanError(f"Param {param} must name a variant of the endpoint, got {params.get(param)!r}.")
+                raise PromotionPlanError(f"Param {param} must name a variant of the endpoint, "
+                                         f"got {params.get(param)!r}.")
         if params["from_variant"] == params["to_variant"]:
             raise PromotionPlanError("Params from_variant and to_variant name the same variant.")
         plan.update(from_variant=params["from_variant"], to_variant=params["to_variant"], weight_steps=list(steps),

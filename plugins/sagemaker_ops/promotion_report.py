@@ -37,12 +37,13 @@ def render_promotion_report(document: dict[str, Any]) -> str:
     rows = "".join(f"<tr><td>{html.escape(e['time'])}</td><td>{html.escape(e['event'])}</td></tr>"
                    for e in document["events"])
     verdict = "promoted" if outcome.get("promoted") else "NOT promoted"
+    css_class = "good" if outcome.get("promoted") else "bad"
     return f"""<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>Promotion of {html.escape(document['endpoint_name'])}</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:1000px}} td{{padding:2px 8px;vertical-align:top}}
 .bad{{color:#c62828}} .good{{color:#2e7d32}}</style></head><body>
 <h1>Promotion of endpoint {html.escape(document['endpoint_name'])}</h1>
-<p class="{'good' if outcome.get('promoted') else 'bad'}"><b>{verdict}</b>: {html.escape(outcome.get('summary', ''))}</p>
+<p class="{css_class}"><b>{verdict}</b>: {html.escape(outcome.get('summary', ''))}</p>
 <p>Blue (before): <code>{html.escape(str(document.get('blue_config')))}</code>;
 green (target): <code>{html.escape(str(document.get('green_config')))}</code>;
 window {html.escape(document['window_start'])} to {html.escape(document['window_end'])}.</p>

@@ -63,7 +63,8 @@ def section(**fields) -> dict:
      "promotion.rolling_batch.capacity_percent must be an integer from 5 to 50, got 4"),
     (section(rollback_batch={"capacity_percent": 50}),
      "promotion.rollback_batch applies to strategy rolling only (strategy is canary)"),
-    (section(wait_interval_seconds=3601), "promotion.wait_interval_seconds must be an integer from 0 to 3600, got 3601"),
+    (section(wait_interval_seconds=3601),
+     "promotion.wait_interval_seconds must be an integer from 0 to 3600, got 3601"),
     (section(termination_wait_seconds=-1), "promotion.termination_wait_seconds must be an integer from 0 to 3600"),
     (section(max_execution_timeout_seconds=599),
      "promotion.max_execution_timeout_seconds must be an integer from 600 to 28800, got 599"),
@@ -135,7 +136,8 @@ def test_each_strategy_becomes_its_deployment_config():
                      rollback_batch={"capacity_percent": 100})
     assert rolling["RollingUpdatePolicy"] == {
         "MaximumBatchSize": {"Type": "INSTANCE_COUNT", "Value": 1}, "WaitIntervalInSeconds": 60,
-        "MaximumExecutionTimeoutInSeconds": 3600, "RollbackMaximumBatchSize": {"Type": "CAPACITY_PERCENT", "Value": 100}}
+        "MaximumExecutionTimeoutInSeconds": 3600,
+        "RollbackMaximumBatchSize": {"Type": "CAPACITY_PERCENT", "Value": 100}}
 
 
 def test_requests_are_valid_aws_requests():
@@ -174,3 +176,19 @@ def test_only_in_service_on_the_target_config_is_success():
     assert verdict.action == "fail" and "MIX" in verdict.reason and "no capacity" in verdict.reason
     assert judge(endpoint("Failed", "old"), "new").action == "fail"
     assert judge(None, "new").action == "fail"
+
+
+def test_traffic_shares_split_each_period_between_the_fleets():
+    from sagemaker_ops.promotion_report import render_promotion_report, traffic_shares
+
+    invocations = {"blue": {"2026-01-01T00:00:00+00:00": 30.0, "2026-01-01T00:00:01+00:00": 0.0},
+                   "green": {"2026-01-01T00:00:00+00:00": 10.0, "2026-01-01T00:00:01+00:00": 20.0}}
+    shares = traffic_shares(invocations)
+    assert shares["green"] == {"2026-01-01T00:00:00+00:00": 0.25, "2026-01-01T00:00:01+00:00": 1.0}
+    page = render_promotion_report({
+        "endpoint_name": "iris", "blue_config": "a", "green_config": "b", "window_start": "2026-01-01T00:00:00+00:00",
+        "window_end": "2026-01-01T00:00:02+00:00", "invocations": invocations, "events": [],
+        "alarm_history": {"iris-promotion-5xx": [{"time": "2026-01-01T00:00:01+00:00", "old_state": "OK",
+                                                  "new_state": "ALARM", "reason": "Threshold Crossed"}]},
+        "outcome": {"promoted": False, "summary": "rolled back"}})
+    assert page.count("data:image/png;base64,") == 2 and "NOT promoted" in page
