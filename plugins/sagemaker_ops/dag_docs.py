@@ -26,7 +26,7 @@ Defined by `{display_path(pipeline.path)}`. {_model_summary(pipeline)}
 Ensure the model `{pipeline.name}-<hash>` and the endpoint config `{pipeline.name}-config-<hash>`
 (names derive from their spec, so a new artifact gives a new config and an update), deploy
 endpoint `{pipeline.endpoint.name}`, smoke-test it, and publish the Asset
-`sagemaker://endpoint/{pipeline.endpoint.name}`.{_endpoint_features(pipeline)}{_monitoring_summary(pipeline)}
+`sagemaker://endpoint/{pipeline.endpoint.name}`.{_endpoint_features(pipeline)}{_promotion_summary(pipeline)}{_monitoring_summary(pipeline)}
 
 | variant | instance type | count | weight |
 |---|---|---|---|
@@ -69,6 +69,18 @@ def _endpoint_features(pipeline: PipelineConfig) -> str:
         lines.append(f"Asynchronous inference: answers to `{asynchronous.output_path}`, errors to "
                      f"`{asynchronous.failure_path}`.")
     return "".join(f"\n\n{line}" for line in lines)
+
+
+def _promotion_summary(pipeline: PipelineConfig) -> str:
+    promotion = pipeline.promotion
+    if promotion is None:
+        return ""
+    size = f" ({promotion.size.kind.replace('_', ' ')} {promotion.size.value})" if promotion.size else ""
+    alarms = ", ".join(f"`{alarm.name}`" for alarm in promotion.alarms)
+    return (f"\n\nPromotion: a new version of the live endpoint goes out **{promotion.strategy}**{size}, baking "
+            f"{promotion.wait_interval_seconds} s per step and {promotion.termination_wait_seconds} s at the end; "
+            f"`ensure_promotion_alarms` keeps the alarms {alarms}, and any of them in ALARM rolls all traffic "
+            "back (the task fails). A first release creates the endpoint plainly.")
 
 
 def _monitoring_summary(pipeline: PipelineConfig) -> str:
