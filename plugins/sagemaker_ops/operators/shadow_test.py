@@ -44,10 +44,11 @@ class ShadowTestOperator(WaitingOperator[SageMakerOpsHook]):
     1. An endpoint config is made from the production config (its production variants unchanged) with
        the candidate as ``ShadowProductionVariants`` (``shadow_share`` of the requests copied to it,
        the production variant's instance type and count unless given) and data capture of inputs and
-       outputs at 100% under ``capture_s3_uri``; the endpoint is updated to it (EndpointSettled waiter).
+       outputs at 100% under ``capture_s3_uri`` (replacing the production config's own capture for the
+       test's duration); the endpoint is updated to it (EndpointSettled waiter, in the worker).
     2. Traffic: ``payloads`` are sent ``requests`` times in turn, each with its own ``InferenceId``
        (callers get production's answers only), or, without payloads, live traffic is awaited for
-       ``traffic_window_seconds``.
+       ``traffic_window_seconds`` (only callers' requests that carry an ``InferenceId`` can be paired).
     3. The endpoint is restored to the production config, also when a step above fails; a retry finds
        the production config from a tag on the shadow config and converges.
     4. The captured records of both variants are paired by ``inferenceId`` and their answers compared
@@ -140,6 +141,8 @@ class ShadowTestOperator(WaitingOperator[SageMakerOpsHook]):
 
     def execute(self, context: Context) -> dict[str, Any]:
         thresholds = self._validate()
+        if self.deferrable:  # the traffic and the comparison run in the worker; so do the waits
+            self.log.warning("ShadowTestOperator waits in the worker: deferrable=True is not supported and ignored.")
         self._wait_settled()
         production_config = self._production_config()
         shadow_config = self._ensure_shadow_config(production_config)
@@ -151,7 +154,7 @@ class ShadowTestOperator(WaitingOperator[SageMakerOpsHook]):
         finally:
             self._update_to(production_config)  # restoring also flushes the shadow config's capture
         ended = datetime.now(timezone.utc)
-        result = self._compare(thresholds, capture_uri, sent, started, ended)
+        result = self._compare(thresholds, production_config, capture_uri, sent, started, ended)
         result.update(production_config_name=production_config, shadow_config_name=shadow_config)
         if result["breaches"]:
             raise ShadowTestFailed(
@@ -267,10 +270,10 @@ class ShadowTestOperator(WaitingOperator[SageMakerOpsHook]):
 
     # -- the comparison ---------------------------------------------------------------------------
 
-    def _compare(self, thresholds: ShadowThresholds, capture_uri: str, sent: int, started: datetime,
-                 ended: datetime) -> dict[str, Any]:
+    def _compare(self, thresholds: ShadowThresholds, production_config: str, capture_uri: str, sent: int,
+                 started: datetime, ended: datetime) -> dict[str, Any]:
         production_variant = self.hook.conn.describe_endpoint_config(
-            EndpointConfigName=self._describe_endpoint()["EndpointConfigName"])["ProductionVariants"][0]["VariantName"]
+            EndpointConfigName=production_config)["ProductionVariants"][0]["VariantName"]
         records = self._captured(capture_uri, production_variant, sent, started)
         pairs = pair_answers(records.get(production_variant, []), records.get(self.shadow_variant_name, []))
         rate = agreement(pairs, thresholds.numeric_tolerance)
