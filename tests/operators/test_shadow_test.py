@@ -20,6 +20,7 @@ from tests.emulator.conftest import BUCKET, ECHO_MODEL, Deployer
 MODEL = ECHO_MODEL.replace(', "pid": os.getpgid(0),\n            "serving_pid": os.getpid()}', "}")
 BROKEN = MODEL.replace("def predict_fn(data, model):\n",
                        'def predict_fn(data, model):\n    raise RuntimeError("the candidate is broken")\n')
+SLOW = MODEL.replace("def predict_fn(data, model):\n", "def predict_fn(data, model):\n    time.sleep(0.5)\n")
 PAYLOADS = [{"values": [1, 2]}, {"values": [0.5]}, {"values": [7]}]
 THRESHOLDS = {"min_agreement": 1.0, "max_error_rate": 0.0, "max_latency_p99_increase_ms": 60_000}
 
@@ -125,6 +126,17 @@ def test_a_raising_candidate_fails_naming_the_error_rate_while_callers_are_serve
     assert callers.answers and not callers.errors and callers.all_production()
     message = str(failure.value)
     assert "- error rate: measured 100.00% (0 4XX + " in message and "at most 5.00% allowed" in message
+    assert_restored(deployer, endpoint, config)
+
+
+def test_a_slower_candidate_fails_naming_the_latency_increase(deployer, production):
+    endpoint, config = production
+    with pytest.raises(ShadowTestFailed) as failure:
+        shadow_test(endpoint, deployer.model(SLOW, factor=2), requests=4,
+                    thresholds={"min_agreement": 1.0, "max_latency_p99_increase_ms": 300}).execute({})
+    message = str(failure.value)
+    assert "- latency p99 increase: measured " in message and "at most 300 ms allowed" in message
+    assert "agreement" not in message  # it answers as production does, only later
     assert_restored(deployer, endpoint, config)
 
 
