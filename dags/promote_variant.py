@@ -21,7 +21,8 @@ from sagemaker_ops.operators.promotion_report import PromotionReportOperator
 
 NAME_PATTERN = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"
 REPORTS = "s3://sagemaker-ops-artifacts/promotion-reports"
-WAITER = {"deferrable": True, "waiter_delay": 5, "waiter_max_attempts": 720}
+# Long enough for the longest deployment AWS allows (MaximumExecutionTimeoutInSeconds 28800), plus a margin.
+WAITER = {"deferrable": True, "waiter_delay": 5, "waiter_max_attempts": 28800 // 5 + 60}
 
 DOC = f"""
 ### Promote a variant, guarded by alarms

@@ -76,7 +76,7 @@ def ensure_alarms(endpoint: str, config: str, alarms: list[dict]) -> dict:
 
 def promote(endpoint: str, config: str, spec: dict, **kwargs) -> dict:
     return PromoteEndpointOperator(task_id="promote", endpoint_name=endpoint, endpoint_config_name=config,
-                                   promotion=spec, waiter_delay=1, waiter_max_attempts=300, **kwargs).execute({})
+                                   promotion=spec, waiter_delay=1, waiter_max_attempts=3600, **kwargs).execute({})
 
 
 def blue_and_green(deployer: Deployer, green_code: str = ECHO_MODEL, count: int = 2) -> tuple[str, str, str]:
@@ -209,7 +209,7 @@ def test_a_deferred_promotion_judges_the_outcome_from_the_trigger_event(deployer
                      wait_interval_seconds=20, termination_wait_seconds=0)
     ensure_alarms(endpoint, green, spec["alarms"])
     operator = PromoteEndpointOperator(task_id="promote", endpoint_name=endpoint, endpoint_config_name=green,
-                                       promotion=spec, waiter_delay=1, waiter_max_attempts=300, deferrable=True)
+                                       promotion=spec, waiter_delay=1, waiter_max_attempts=3600, deferrable=True)
     with pytest.raises(TaskDeferred) as deferred:
         operator.execute({})
 
@@ -273,3 +273,16 @@ def test_a_firing_alarm_rolls_the_weights_back_and_fails_naming_it(deployer):
     weights = {v["VariantName"]: v["CurrentWeight"] for v in
                deployer.sm.describe_endpoint(EndpointName=endpoint)["ProductionVariants"]}
     assert weights == {"Champion": 1.0, "Challenger": 0.0}
+
+
+def test_settings_are_checked_before_any_aws_call():
+    def operator(**overrides):
+        return PromoteEndpointOperator(**{"task_id": "promote", "endpoint_name": "iris", "endpoint_config_name": "c2",
+                                          "promotion": promotion(), "aws_conn_id": "nowhere", **overrides})
+
+    with pytest.raises(ValueError, match=r"waiter_delay x waiter_max_attempts \(50 s\) must cover"):
+        operator(waiter_delay=5, waiter_max_attempts=10).execute({})
+    with pytest.raises(ValueError, match="promotion: strategy must be one of"):
+        operator(promotion={**promotion(), "strategy": "big-bang"}).execute({})
+    with pytest.raises(ValueError, match="endpoint_config_name must be 1-63 letters"):
+        operator(endpoint_config_name="bad name").execute({})

@@ -127,6 +127,12 @@ class PromoteEndpointOperator(_EndpointWaitingOperator):
     def _validate_change(self) -> None:
         check_resource_name("endpoint_config_name", self.endpoint_config_name)
         self._promotion = parse_promotion(self.promotion)
+        waited = self.waiter_delay * self.waiter_max_attempts
+        if self.wait_for_completion and waited < self._promotion.max_execution_timeout_seconds:
+            # Giving up first would leave the deployment running unjudged.
+            raise ValueError(f"waiter_delay x waiter_max_attempts ({waited} s) must cover the deployment's "
+                             f"max_execution_timeout_seconds ({self._promotion.max_execution_timeout_seconds} s); "
+                             "raise waiter_max_attempts.")
 
     def _converge(self, actions_taken: list[str], wait_error: str | None) -> dict[str, Any]:
         previous = None
