@@ -28,7 +28,7 @@ def test_defaults_fill_a_minimal_section(tmp_path: Path):
     document["promotion"] = {"strategy": "all_at_once", "alarms": [FIVE_XX]}
     promotion = load(tmp_path, document).promotion
     assert (promotion.wait_interval_seconds, promotion.termination_wait_seconds,
-            promotion.max_execution_timeout_seconds) == (60, 0, 3600)
+            promotion.max_execution_timeout_seconds) == (60, 0, 1200)
     alarm = promotion.alarms[0]
     assert (alarm.name, alarm.statistic, alarm.comparison, alarm.period, alarm.evaluation_periods,
             alarm.datapoints_to_alarm, alarm.treat_missing_data) == (
@@ -110,6 +110,14 @@ def test_each_promotion_mistake_names_its_field(tmp_path: Path, promotion, expec
     assert any(expected in line for line in found), found
 
 
+def test_the_deployment_timeout_must_fit_the_release_wait(tmp_path: Path):
+    document = shipped_document("iris")
+    document["promotion"] = section(max_execution_timeout_seconds=7200)
+    assert any("promotion.max_execution_timeout_seconds must fit in the release's wait (endpoint.waiter: "
+               "delay_seconds x max_attempts = 1200 s); lower it or raise endpoint.waiter.max_attempts, got 7200"
+               in line for line in errors(tmp_path, document))
+
+
 def test_a_dict_is_checked_with_the_same_messages():
     with pytest.raises(PipelineConfigError, match="promotion: strategy must be one of"):
         parse_promotion({**section(), "strategy": "yolo"})
@@ -125,7 +133,7 @@ def test_each_strategy_becomes_its_deployment_config():
     assert canary == {"BlueGreenUpdatePolicy": {
         "TrafficRoutingConfiguration": {"Type": "CANARY", "WaitIntervalInSeconds": 60,
                                         "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 25}},
-        "TerminationWaitInSeconds": 30, "MaximumExecutionTimeoutInSeconds": 3600},
+        "TerminationWaitInSeconds": 30, "MaximumExecutionTimeoutInSeconds": 1200},
         "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": "a5xx"}]}}
     linear = config(strategy="linear", canary_size=None, linear_step={"capacity_percent": 50})
     assert linear["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]["LinearStepSize"] == {
@@ -136,7 +144,7 @@ def test_each_strategy_becomes_its_deployment_config():
                      rollback_batch={"capacity_percent": 100})
     assert rolling["RollingUpdatePolicy"] == {
         "MaximumBatchSize": {"Type": "INSTANCE_COUNT", "Value": 1}, "WaitIntervalInSeconds": 60,
-        "MaximumExecutionTimeoutInSeconds": 3600,
+        "MaximumExecutionTimeoutInSeconds": 1200,
         "RollbackMaximumBatchSize": {"Type": "CAPACITY_PERCENT", "Value": 100}}
 
 

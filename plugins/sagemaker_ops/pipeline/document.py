@@ -12,7 +12,7 @@ from sagemaker_ops.pipeline.hosting_options import check_serverless_exclusions
 from sagemaker_ops.pipeline.model_section import read_model
 from sagemaker_ops.pipeline.models import ArtifactsConfig, PipelineConfig
 from sagemaker_ops.pipeline.monitoring_section import read_monitoring
-from sagemaker_ops.pipeline.promotion_section import read_promotion
+from sagemaker_ops.pipeline.promotion_section import check_promotion_fits_waiter, read_promotion
 from sagemaker_ops.pipeline.smoke_test_section import check_smoke_test_targets, read_smoke_tests
 
 DEFAULT_BUCKET = "sagemaker-ops-artifacts"
@@ -51,6 +51,7 @@ def read_pipeline(fields: FieldReader, document: Any, path: Path) -> PipelineCon
         config["monitoring"] = read_monitoring(fields, top["monitoring"], config["endpoint"], artifacts.bucket)
     if top.get("promotion") is not None:
         config["promotion"] = fields.section(top, "promotion", lambda data: read_promotion(fields, data))
+        check_promotion_fits_waiter(fields, config["promotion"], config["endpoint"])
     if None not in (config["model"], config["endpoint"], smoke_tests):
         check_serverless_exclusions(fields, config["model"], config["endpoint"])
         for field_path, test in smoke_tests.items():

@@ -7,7 +7,7 @@
       canary_size: {instance_count: 1} # or {capacity_percent: 25}; linear_step / rolling_batch likewise
       wait_interval_seconds: 60        # bake after each traffic step
       termination_wait_seconds: 60     # final bake before the old fleet stops
-      max_execution_timeout_seconds: 1800
+      max_execution_timeout_seconds: 1200 # default; must fit in endpoint.waiter (delay x attempts)
       alarms:
         - metric: Invocation5XXErrors  # AWS/SageMaker metrics get the endpoint's dimensions
           threshold: 1
@@ -126,7 +126,7 @@ def read_promotion(fields: FieldReader, data: dict, path: str = "promotion") -> 
             fields.fail(join(path, "rollback_batch"), f"applies to strategy rolling only (strategy is {strategy})")
     wait = fields.integer(data, path, "wait_interval_seconds", minimum=0, maximum=3600, default=60)
     termination = fields.integer(data, path, "termination_wait_seconds", minimum=0, maximum=3600, default=0)
-    timeout = fields.integer(data, path, "max_execution_timeout_seconds", minimum=600, maximum=28800, default=3600)
+    timeout = fields.integer(data, path, "max_execution_timeout_seconds", minimum=600, maximum=28800, default=1200)
     if None not in (wait, termination, timeout) and timeout <= wait + termination:
         fields.fail(join(path, "max_execution_timeout_seconds"), "must be larger than wait_interval_seconds + "
                     f"termination_wait_seconds ({wait + termination}); raise it or shorten the waits", timeout)
@@ -219,6 +219,17 @@ def _alarm(fields: FieldReader, data: dict, path: str) -> AlarmSpec | None:
                      fleet=fleet, dimensions=dimensions, threshold=float(threshold), comparison=comparison,
                      period=period, evaluation_periods=evaluation_periods, datapoints_to_alarm=datapoints,
                      treat_missing_data=missing)
+
+
+def check_promotion_fits_waiter(fields: FieldReader, promotion: PromotionConfig | None, endpoint: Any) -> None:
+    """The release waits for a promotion with ``endpoint.waiter``: it must outlast the deployment's timeout."""
+    if promotion is None or endpoint is None:
+        return
+    waited = endpoint.waiter.delay_seconds * endpoint.waiter.max_attempts
+    if waited < promotion.max_execution_timeout_seconds:
+        fields.fail("promotion.max_execution_timeout_seconds", f"must fit in the release's wait (endpoint.waiter: "
+                    f"delay_seconds x max_attempts = {waited} s); lower it or raise endpoint.waiter.max_attempts",
+                    promotion.max_execution_timeout_seconds)
 
 
 def parse_promotion(value: Any, where: str = "promotion") -> PromotionConfig:
