@@ -81,3 +81,21 @@ def test_the_plan_becomes_operator_arguments():
 def test_inconsistent_params_are_rejected_naming_the_param(changes: dict, message: str):
     with pytest.raises(PromotionPlanError, match=re.escape(message)):
         plan_promotion(good_params(**changes))
+
+
+def test_the_iris_release_updates_with_its_promotion_strategy_and_alarms(dags):
+    dag = dags["release_iris"]
+    deploy = dag.get_task("deploy_endpoint")
+    config = deploy.update_endpoint_kwargs["DeploymentConfig"]
+    routing = config["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]
+    assert (routing["Type"], routing["CanarySize"]) == ("CANARY", {"Type": "INSTANCE_COUNT", "Value": 1})
+    assert [alarm["AlarmName"] for alarm in config["AutoRollbackConfiguration"]["Alarms"]] == [
+        "iris-promotion-invocation5xxerrors", "iris-promotion-modellatency-p99"]
+    alarms = dag.get_task("ensure_promotion_alarms")
+    assert alarms.variant_names == ["AllTraffic"] and len(alarms.alarms) == 2
+    assert "ensure_endpoint_config" in upstream(dag, "ensure_promotion_alarms")
+
+
+def test_a_release_without_a_promotion_section_updates_plainly(dags):
+    deploy = dags["release_iris_tree"].get_task("deploy_endpoint")
+    assert not deploy.update_endpoint_kwargs and "ensure_promotion_alarms" not in dags["release_iris_tree"].task_ids

@@ -286,3 +286,21 @@ def test_settings_are_checked_before_any_aws_call():
         operator(promotion={**promotion(), "strategy": "big-bang"}).execute({})
     with pytest.raises(ValueError, match="endpoint_config_name must be 1-63 letters"):
         operator(endpoint_config_name="bad name").execute({})
+
+
+def test_the_release_path_fails_a_rolled_back_update_too(deployer):
+    """What release DAGs do with a promotion: section: DeployEndpointOperator with the section's DeploymentConfig."""
+    from sagemaker_ops.operators.sagemaker_endpoint import DeployEndpointOperator, EndpointDeploymentError
+    from sagemaker_ops.pipeline.promotion_section import parse_promotion
+    from sagemaker_ops.promotion import deployment_config
+
+    endpoint, blue, green = blue_and_green(deployer, BAD_MODEL)
+    names = ensure_alarms(endpoint, green, [FIVE_XX])["alarm_names"]
+    spec = parse_promotion(promotion(wait_interval_seconds=600, termination_wait_seconds=0, alarms=[FIVE_XX]))
+    deploy = DeployEndpointOperator(task_id="deploy_endpoint", endpoint_name=endpoint, endpoint_config_name=green,
+                                    update_endpoint_kwargs={"DeploymentConfig": deployment_config(spec, names)},
+                                    waiter_delay=1, waiter_max_attempts=600)
+    with Traffic(deployer, endpoint) as traffic, pytest.raises(EndpointDeploymentError, match="rolled back"):
+        deploy.execute({})
+    assert names[0] in deployer.sm.describe_endpoint(EndpointName=endpoint)["FailureReason"]
+    assert set(traffic.answers) == {BLUE}
