@@ -79,3 +79,18 @@ def test_a_rolled_back_promotion_fails_the_run_and_still_reports(dags, deployer)
         "failed", "success", "failed")
     assert returned(run, "promotion_report")["promoted"] is False
     assert deployer.sm.describe_endpoint(EndpointName=endpoint)["EndpointConfigName"] == blue
+
+
+def test_a_dry_run_plans_and_changes_nothing(dags, deployer):
+    blue = deployer.config(deployer.model(factor=2), count=1)
+    endpoint = deployer.endpoint(blue)
+
+    run = dags["promote_variant"].test(run_conf={**conf(endpoint, "not-created-config"), "dry_run": True})
+
+    states = task_states(run)
+    assert run.state == "success" and states["plan_promotion"] == "success"
+    assert {task: state for task, state in states.items() if task not in ("plan_promotion", "choose_path")} == {
+        task: "skipped" for task in states if task not in ("plan_promotion", "choose_path")}
+    assert returned(run, "plan_promotion")["deployment_config"]["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"][
+        "Type"] == "CANARY"
+    assert deployer.sm.describe_endpoint(EndpointName=endpoint)["EndpointConfigName"] == blue
