@@ -274,19 +274,22 @@ class ShadowTestOperator(WaitingOperator[SageMakerOpsHook]):
                  started: datetime, ended: datetime) -> dict[str, Any]:
         production_variant = self.hook.conn.describe_endpoint_config(
             EndpointConfigName=production_config)["ProductionVariants"][0]["VariantName"]
-        records = self._captured(capture_uri, production_variant, sent, started)
-        pairs = pair_answers(records.get(production_variant, []), records.get(self.shadow_variant_name, []))
-        rate = agreement(pairs, thresholds.numeric_tolerance)
         measures, statistics = self._measures([production_variant, self.shadow_variant_name], started, ended, sent)
         production, shadow = measures[production_variant], measures[self.shadow_variant_name]
+        # Every answer the shadow gave (its invocations but its errors) should be captured: wait for them too.
+        shadow_answers = int(shadow.invocations - shadow.errors_4xx - shadow.errors_5xx) if sent else 0
+        records = self._captured(capture_uri, {production_variant: sent, self.shadow_variant_name: shadow_answers},
+                                 started)
+        pairs = pair_answers(records.get(production_variant, []), records.get(self.shadow_variant_name, []))
+        rate = agreement(pairs, thresholds.numeric_tolerance)
         return {"endpoint_name": self.endpoint_name, "capture_s3_uri": capture_uri, "requests_sent": sent,
                 "pairs": len(pairs), "agreement": rate, "production": _summary(production),
                 "shadow": _summary(shadow), "latency_statistics": statistics,
                 "breaches": breaches(thresholds, rate, len(pairs), production, shadow)}
 
-    def _captured(self, capture_uri: str, production_variant: str, sent: int,
+    def _captured(self, capture_uri: str, expected: dict[str, int],
                   started: datetime) -> dict[str, list[dict[str, Any]]]:
-        """The capture records of the window by variant; when requests were sent, polled until all are there."""
+        """The capture records of the window by variant, polled until each variant has its ``expected`` count."""
         from sagemaker_ops.hooks.s3 import S3OpsHook
 
         s3 = S3OpsHook(**self._hook_parameters)
@@ -299,11 +302,12 @@ class ShadowTestOperator(WaitingOperator[SageMakerOpsHook]):
                 lines = s3.read_key(key, bucket_name=bucket).splitlines()
                 records.setdefault(variant, []).extend(
                     record for record in map(json.loads, filter(None, lines)) if _within(record, started))
-            if len(records.get(production_variant, [])) >= sent:
+            missing = {variant: count - len(records.get(variant, [])) for variant, count in expected.items()}
+            if all(count <= 0 for count in missing.values()):
                 return records
             time.sleep(self.waiter_delay)
-        self.log.warning("Only %d of %d production answers were captured under %s", len(records.get(
-            production_variant, [])), sent, capture_uri)
+        self.log.warning("Answers not captured under %s after %d looks, by variant: %s", capture_uri,
+                         self.waiter_max_attempts, missing)
         return records
 
 
