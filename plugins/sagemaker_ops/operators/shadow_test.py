@@ -146,7 +146,7 @@ class ShadowTestOperator(WaitingOperator[SageMakerOpsHook]):
         self._wait_settled()
         production_config = self._production_config()
         shadow_config = self._ensure_shadow_config(production_config)
-        capture_uri = f"{self.capture_s3_uri.rstrip('/')}/{shadow_config}"
+        capture_uri = self._capture_uri(shadow_config)
         started = datetime.now(timezone.utc)
         try:
             self._update_to(shadow_config)
@@ -229,13 +229,17 @@ class ShadowTestOperator(WaitingOperator[SageMakerOpsHook]):
                   "InitialVariantWeight": float(self.shadow_share) * production.get("InitialVariantWeight", 1.0)}
         settings = json.dumps([production_config, shadow, self.capture_s3_uri], sort_keys=True)
         name = f"{production_config[:46]}-shadow-{hashlib.sha256(settings.encode()).hexdigest()[:9]}"
-        capture_uri = f"{self.capture_s3_uri.rstrip('/')}/{name}"
+        capture_uri = self._capture_uri(name)
         return {"EndpointConfigName": name, "ProductionVariants": [production], "ShadowProductionVariants": [shadow],
                 "DataCaptureConfig": {"EnableCapture": True, "InitialSamplingPercentage": 100,
                                       "DestinationS3Uri": capture_uri,
                                       "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
                                       "CaptureContentTypeHeader": {"JsonContentTypes": [self.content_type]}},
                 "Tags": [{"Key": PRODUCTION_CONFIG_TAG, "Value": production_config}]}
+
+    def _capture_uri(self, shadow_config: str) -> str:
+        """Each shadow config captures under its own prefix, so one test never reads another's records."""
+        return f"{self.capture_s3_uri.rstrip('/')}/{shadow_config}"
 
     def _update_to(self, config_name: str) -> None:
         """UpdateEndpoint to ``config_name`` unless it serves it already, then wait until InService on it."""
