@@ -172,6 +172,7 @@ def test_a_missing_endpoint_fails_clearly(emulator):
 
 
 @pytest.mark.parametrize(("settings", "message"), [
+    ({"deferrable": True}, "deferrable=True is not supported by ShadowTestOperator yet"),
     ({"endpoint_name": "bad_name"}, "endpoint_name must be 1-63 letters"),
     ({"candidate_model_name": ""}, "candidate_model_name must be 1-63 letters"),
     ({"capture_s3_uri": "bucket/prefix"}, "capture_s3_uri must be an s3://bucket/prefix URI"),

@@ -100,6 +100,9 @@ class ShadowTestOperator(WaitingOperator[SageMakerOpsHook]):
 
     def _validate(self) -> ShadowThresholds:
         """Check every argument before any AWS call; each error names the field and the fix."""
+        if self.deferrable:  # accepted means honoured: the traffic and the comparison run in the worker
+            raise ValueError("deferrable=True is not supported by ShadowTestOperator yet: it sends the traffic and "
+                             "compares the answers in the worker; set deferrable=False.")
         check_resource_name("endpoint_name", self.endpoint_name)
         check_resource_name("candidate_model_name", self.candidate_model_name)
         check_resource_name("shadow_variant_name", self.shadow_variant_name)
@@ -141,8 +144,6 @@ class ShadowTestOperator(WaitingOperator[SageMakerOpsHook]):
 
     def execute(self, context: Context) -> dict[str, Any]:
         thresholds = self._validate()
-        if self.deferrable:  # the traffic and the comparison run in the worker; so do the waits
-            self.log.warning("ShadowTestOperator waits in the worker: deferrable=True is not supported and ignored.")
         self._wait_settled()
         production_config = self._production_config()
         shadow_config = self._ensure_shadow_config(production_config)
