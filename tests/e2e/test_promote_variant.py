@@ -94,3 +94,16 @@ def test_a_dry_run_plans_and_changes_nothing(dags, deployer):
     assert returned(run, "plan_promotion")["deployment_config"]["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"][
         "Type"] == "CANARY"
     assert deployer.sm.describe_endpoint(EndpointName=endpoint)["EndpointConfigName"] == blue
+
+
+def test_a_weight_shift_moves_traffic_in_steps(dags, deployer):
+    from tests.operators.test_promotion import two_variants
+
+    endpoint = two_variants(deployer, ECHO_MODEL)
+    run = dags["promote_variant"].test(run_conf={
+        "endpoint_name": endpoint, "mode": "weight_shift", "from_variant": "Champion", "to_variant": "Challenger",
+        "weight_steps": [50, 100], "wait_interval_seconds": 2, "error_rate_threshold": 0.05})
+
+    assert run.state == "success", task_states(run)
+    assert returned(run, "shift_traffic")["weights"] == {"Champion": 0.0, "Challenger": 100.0}
+    assert task_states(run)["promote_endpoint"] == "skipped"

@@ -234,7 +234,7 @@ class ShiftTrafficOperator(_EndpointWaitingOperator):
     """
 
     template_fields: Sequence[str] = aws_template_fields(
-        *_EndpointWaitingOperator.template_fields, "from_variant", "to_variant", "steps", "alarm_names")
+        *_EndpointWaitingOperator.template_fields, "from_variant", "to_variant", "steps", "bake_seconds", "alarm_names")
     ui_color = "#ffe0b2"
 
     @store_arguments
