@@ -23,9 +23,10 @@ def deployer(emulator):
 
 
 def conf(endpoint: str, config: str) -> dict:
+    # Every Param the test relies on, explicitly: a DAG object that ran dag.test() may keep an earlier run's.
     return {"endpoint_name": endpoint, "mode": "blue_green", "endpoint_config_name": config, "strategy": "canary",
             "canary_size": 1, "wait_interval_seconds": 60, "termination_wait_seconds": 20,
-            "error_rate_threshold": 0.05, "report_period_seconds": 1}
+            "error_rate_threshold": 0.05, "report_period_seconds": 1, "dry_run": False}
 
 
 def task_states(dag_run) -> dict[str, str]:
@@ -102,8 +103,9 @@ def test_a_weight_shift_moves_traffic_in_steps(dags, deployer):
     endpoint = two_variants(deployer, ECHO_MODEL)
     run = dags["promote_variant"].test(run_conf={
         "endpoint_name": endpoint, "mode": "weight_shift", "from_variant": "Champion", "to_variant": "Challenger",
-        "weight_steps": [50, 100], "wait_interval_seconds": 2, "error_rate_threshold": 0.05})
+        "weight_steps": [50, 100], "wait_interval_seconds": 2, "error_rate_threshold": 0.05,
+        "dry_run": False})  # explicit: a DAG object that ran dag.test() before may keep an earlier run's Params
 
-    assert run.state == "success", task_states(run)
+    assert run.state == "success" and task_states(run)["shift_traffic"] == "success", task_states(run)
     assert returned(run, "shift_traffic")["weights"] == {"Champion": 0.0, "Challenger": 100.0}
     assert task_states(run)["promote_endpoint"] == "skipped"
