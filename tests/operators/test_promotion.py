@@ -125,7 +125,7 @@ def test_a_canary_promotes_a_good_version_and_a_rerun_changes_nothing(deployer):
 def test_a_bad_version_is_rolled_back_and_the_task_fails_naming_the_alarm(deployer):
     endpoint, blue, green = blue_and_green(deployer, BAD_MODEL)
     ensure_alarms(endpoint, green, [FIVE_XX])
-    spec = promotion(wait_interval_seconds=600, termination_wait_seconds=600, alarms=[FIVE_XX])
+    spec = promotion(wait_interval_seconds=600, termination_wait_seconds=60, alarms=[FIVE_XX])
     window_start = datetime.now(timezone.utc).isoformat()
     with Traffic(deployer, endpoint) as traffic, pytest.raises(PromotionFailed) as failed:
         promote(endpoint, green, spec)
