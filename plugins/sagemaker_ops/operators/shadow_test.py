@@ -319,7 +319,8 @@ class ShadowTestOperator(WaitingOperator[SageMakerOpsHook]):
     def _measures(self, variants: list[str], started: datetime, ended: datetime,
                   sent: int) -> tuple[dict[str, VariantMeasures], str]:
         """Each variant's invocations, errors and ModelLatency over the window, from CloudWatch; when requests
-        were sent, polled until production's invocations are all counted (metrics arrive after a delay)."""
+        were sent, polled until production's invocations are all counted (metrics arrive after a delay), then
+        read once more a look later: a slow shadow's copies finish, and are published, after production's."""
         from sagemaker_ops.hooks.cloudwatch import CloudWatchHook
 
         cloudwatch = CloudWatchHook(**self._hook_parameters).conn
@@ -330,6 +331,9 @@ class ShadowTestOperator(WaitingOperator[SageMakerOpsHook]):
             statistics = {variant: _variant_statistics(cloudwatch, self.endpoint_name, variant, start, end, period)
                           for variant in variants}
             if statistics[variants[0]]["Invocations"]["Sum"] >= sent:
+                time.sleep(self.waiter_delay)
+                statistics = {variant: _variant_statistics(cloudwatch, self.endpoint_name, variant, start, end,
+                                                           period) for variant in variants}
                 break
             time.sleep(self.waiter_delay)
         measures = {variant: _measures_of(stats) for variant, stats in statistics.items()}
