@@ -11,7 +11,7 @@ import pytest
 import requests
 from botocore.exceptions import ClientError
 
-from tests.emulator.conftest import wait_until, workers_of
+from tests.emulator.conftest import ECHO_MODEL, wait_until, workers_of
 
 
 def inject(emulator, stage: str, endpoint: str, message: str) -> None:
@@ -88,9 +88,16 @@ def test_a_delete_that_raises_fails_the_endpoint_and_a_second_delete_removes_it(
     assert workers_of(endpoint) == []
 
 
-def test_current_instance_count_follows_instances_that_die_and_are_replaced(emulator, deployer):
-    endpoint = deployer.endpoint(deployer.config(deployer.model(), count=2))
+def test_current_instance_count_follows_instances_that_die_and_are_replaced(emulator, deployer, tmp_path):
+    # A replacement of this tiny model serves within ~0.3 s; once the marker exists, model_fn takes 3 s,
+    # so the moment with one instance lasts long enough to be seen.
+    slow_marker = tmp_path / "slow-start"
+    code = ECHO_MODEL.replace("def model_fn(model_dir):\n",
+                              f"def model_fn(model_dir):\n    if os.path.exists({str(slow_marker)!r}):\n"
+                              f"        time.sleep(3)\n", 1)
+    endpoint = deployer.endpoint(deployer.config(deployer.model(code), count=2))
     victim = deployer.invoke(endpoint, {"values": [1]})["pid"]  # the instance's process group
+    slow_marker.touch()
     os.killpg(victim, signal.SIGKILL)
 
     def current_count() -> int:

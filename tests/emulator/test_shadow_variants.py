@@ -12,7 +12,7 @@ import pytest
 from botocore.exceptions import ClientError
 from scipy.stats import binomtest
 
-from tests.emulator.conftest import BUCKET, ECHO_MODEL, workers_of
+from tests.emulator.conftest import BUCKET, ECHO_MODEL, wait_until, workers_of
 
 SIGNIFICANCE = 1e-4  # a correct router fails the share check with probability below this
 BROKEN = ECHO_MODEL.replace('def predict_fn(data, model):\n',
@@ -145,7 +145,9 @@ def test_update_adds_then_removes_the_shadow(deployer):
     deployer.sm.update_endpoint(EndpointName=endpoint, EndpointConfigName=shadow_config(deployer, production, None))
     described = deployer.wait(endpoint)
     assert "ShadowProductionVariants" not in described
-    assert not any("/Shadow/" in arguments for arguments in _worker_arguments(endpoint))
+    # The old fleets drain and stop after the endpoint is InService on the new config.
+    wait_until(lambda: not any("/Shadow/" in arguments for arguments in _worker_arguments(endpoint)), 30,
+               "the shadow's worker processes to stop")
     assert deployer.invoke(endpoint, {"values": [1]})["result"] == [1]
 
 
