@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import os
 import tarfile
@@ -173,3 +174,18 @@ def processes_in_group(pgid: int) -> list[int]:
         except (ProcessLookupError, psutil.NoSuchProcess):
             pass
     return found
+
+
+def recent_datapoints(cloudwatch, metric: str, dimensions: list[dict], statistic: str, done, seconds: float) -> list:
+    """The metric's AWS/SageMaker datapoints of the last minutes (one 10-minute period), polled until
+    ``done(points)`` holds or ``seconds`` pass: the emulator publishes metrics about once a second."""
+    deadline = time.monotonic() + seconds
+    while True:
+        points = cloudwatch.get_metric_statistics(
+            Namespace="AWS/SageMaker", MetricName=metric, Dimensions=dimensions,
+            StartTime=dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=5),
+            EndTime=dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=1),
+            Period=600, Statistics=[statistic])["Datapoints"]
+        if done(points) or time.monotonic() > deadline:
+            return points
+        time.sleep(0.3)

@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 
 from sagemaker_emulator.launcher import EmulatorProcess, free_port
 from tests.conftest import TIME_SCALE, RunningEmulator
-from tests.emulator.conftest import BUCKET, ECHO_MODEL, Deployer
+from tests.emulator.conftest import BUCKET, ECHO_MODEL, Deployer, recent_datapoints
 
 # Writes its pid to a marker file when it starts predicting, so a test can kill it mid-request.
 SLOW_MODEL = """
@@ -190,16 +190,8 @@ def test_backlog_metrics_while_requests_wait(emulator, deployer):
     cloudwatch = emulator.client("cloudwatch")
 
     def maximum(metric: str, dimensions: list[dict]) -> float | None:
-        deadline = time.monotonic() + 10
-        while True:
-            points = cloudwatch.get_metric_statistics(
-                Namespace="AWS/SageMaker", MetricName=metric, Dimensions=dimensions,
-                StartTime=dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=5),
-                EndTime=dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=1),
-                Period=600, Statistics=["Maximum"])["Datapoints"]
-            if points or time.monotonic() > deadline:
-                return max((p["Maximum"] for p in points), default=None)
-            time.sleep(0.3)
+        points = recent_datapoints(cloudwatch, metric, dimensions, "Maximum", bool, 10)
+        return max((p["Maximum"] for p in points), default=None)
 
     by_endpoint = [{"Name": "EndpointName", "Value": endpoint}]
     # Five half-second requests, one at a time: the published backlog saw several waiting.

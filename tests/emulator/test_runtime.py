@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 import os
 import signal
 import time
 
 import pytest
 from botocore.exceptions import ClientError
+
+from tests.emulator.conftest import recent_datapoints
 
 
 @pytest.fixture(scope="module")
@@ -104,17 +104,11 @@ def test_metrics_reach_cloudwatch(emulator, deployer):
     dimensions = [{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": "AllTraffic"}]
 
     def stat(metric: str, statistic: str) -> dict:
-        deadline = time.monotonic() + 10
-        while True:
-            points = cloudwatch.get_metric_statistics(
-                Namespace="AWS/SageMaker", MetricName=metric, Dimensions=dimensions,
-                StartTime=dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=5),
-                EndTime=dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=1),
-                Period=600, Statistics=[statistic])["Datapoints"]
-            total = sum(p[statistic] for p in points)
-            if points and (metric != "Invocations" or total >= 8) or time.monotonic() > deadline:
-                return {"value": total, "unit": points[0]["Unit"] if points else None}
-            time.sleep(0.3)
+        def done(points: list) -> bool:
+            return bool(points) and (metric != "Invocations" or sum(p[statistic] for p in points) >= 8)
+
+        points = recent_datapoints(cloudwatch, metric, dimensions, statistic, done, 10)
+        return {"value": sum(p[statistic] for p in points), "unit": points[0]["Unit"] if points else None}
 
     assert stat("Invocations", "Sum")["value"] == 8
     assert stat("InvocationsPerInstance", "Sum")["value"] == 8

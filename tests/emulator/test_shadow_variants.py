@@ -3,16 +3,14 @@ the caller only ever sees the production answer; the shadow's traffic is measure
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-import time
 import uuid
 
 import pytest
 from botocore.exceptions import ClientError
 from scipy.stats import binomtest
 
-from tests.emulator.conftest import BUCKET, ECHO_MODEL, wait_until, workers_of
+from tests.emulator.conftest import BUCKET, ECHO_MODEL, recent_datapoints, wait_until, workers_of
 
 SIGNIFICANCE = 1e-4  # a correct router fails the share check with probability below this
 BROKEN = ECHO_MODEL.replace('def predict_fn(data, model):\n',
@@ -60,19 +58,10 @@ def delete_and_wait(deployer, endpoint: str) -> None:
 
 def metric_sum(emulator, endpoint: str, variant_name: str, metric: str, at_least: float) -> float:
     """The metric's sum over the last minutes, polled until it reaches ``at_least`` (or 15 s pass)."""
-    cloudwatch = emulator.client("cloudwatch")
     dimensions = [{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": variant_name}]
-    deadline = time.monotonic() + 15
-    while True:
-        points = cloudwatch.get_metric_statistics(
-            Namespace="AWS/SageMaker", MetricName=metric, Dimensions=dimensions,
-            StartTime=dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=5),
-            EndTime=dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=1),
-            Period=600, Statistics=["Sum"])["Datapoints"]
-        total = sum(p["Sum"] for p in points)
-        if total >= at_least or time.monotonic() > deadline:
-            return total
-        time.sleep(0.3)
+    points = recent_datapoints(emulator.client("cloudwatch"), metric, dimensions, "Sum",
+                               lambda found: sum(p["Sum"] for p in found) >= at_least, 15)
+    return sum(p["Sum"] for p in points)
 
 
 def test_caller_sees_production_answers_and_shadow_gets_its_share_captured_under_its_name(deployer):
