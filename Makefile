@@ -49,8 +49,11 @@ demo-monitoring: venv
 demo-promotion: venv
 	$(BIN)/python scripts/demo.py --dag promote_variant
 
+# Three workers, one module each at a time (module fixtures deploy endpoints once): most tests wait on
+# endpoints and time-scaled alarms, not on the CPU, so three fit on two cores. Each worker has its own
+# emulator process and Airflow home (tests/conftest.py).
 test: venv
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 3 --dist loadfile
 
 emulator: venv
 	$(BIN)/sagemaker-emulator serve --port $(EMULATOR_PORT)
