@@ -312,3 +312,101 @@ def _as_utc(moment: Any) -> Any:
     from datetime import timezone
 
     return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+
+
+# -- Application Auto Scaling (acted on by controllers/autoscaler.py) -------------------------------
+
+# moto's enum of scalable dimensions lacks these SageMaker ones; without them moto refuses to store a
+# serverless variant's provisioned concurrency as a scalable target.
+_EXTRA_SCALABLE_DIMENSIONS = {"SAGEMAKER_VARIANT_DESIRED_PROVISIONED_CONCURRENCY":
+                              "sagemaker:variant:DesiredProvisionedConcurrency"}
+
+
+def teach_moto_scalable_dimensions() -> None:
+    """Extend moto's ScalableDimensionValueSet (models and responses both read it by name)."""
+    from enum import Enum
+
+    from moto.applicationautoscaling import models, responses
+
+    known = {member.name: member.value for member in models.ScalableDimensionValueSet}
+    if set(_EXTRA_SCALABLE_DIMENSIONS) <= set(known):
+        return
+    extended = Enum("ScalableDimensionValueSet", {**known, **_EXTRA_SCALABLE_DIMENSIONS})  # type: ignore[misc]
+    models.ScalableDimensionValueSet = extended
+    responses.ScalableDimensionValueSet = extended
+
+
+def _autoscaling(region: str) -> Any:
+    from moto.applicationautoscaling.models import applicationautoscaling_backends
+
+    return applicationautoscaling_backends[ACCOUNT_ID][region]
+
+
+def scalable_targets(region: str, namespace: str = "sagemaker") -> list[dict[str, Any]]:
+    """Every registered scalable target of the namespace: resource_id, dimension, min, max, suspended, arn."""
+    return [{"resource_id": t.resource_id, "dimension": t.scalable_dimension, "min": t.min_capacity,
+             "max": t.max_capacity, "suspended": dict(t.suspended_state or {}), "arn": t.arn}
+            for t in _autoscaling(region)._flatten_scalable_targets(namespace)]
+
+
+def scalable_target(region: str, resource_id: str, dimension: str) -> dict[str, Any] | None:
+    return next((t for t in scalable_targets(region)
+                 if t["resource_id"] == resource_id and t["dimension"] == dimension), None)
+
+
+def set_target_capacity_bounds(region: str, resource_id: str, dimension: str, low: int | None,
+                               high: int | None) -> None:
+    """A scheduled action's new MinCapacity / MaxCapacity (None keeps the bound)."""
+    target = _autoscaling(region).targets.get(dimension, {}).get(resource_id)
+    if target is not None:
+        target.update(low, high, None)
+
+
+def scaling_policies(region: str, namespace: str = "sagemaker") -> list[dict[str, Any]]:
+    """Every scaling policy of the namespace: name, arn, resource_id, dimension, type, config, alarms."""
+    return [{"name": p.policy_name, "arn": p.policy_arn, "resource_id": p.resource_id,
+             "dimension": p.scalable_dimension, "type": p.policy_type, "config": dict(p._policy_body or {}),
+             "alarms": [a.name for a in p.alarms]}
+            for p in list(_autoscaling(region).policies.values()) if p.service_namespace == namespace]
+
+
+def attach_policy_alarm(region: str, policy_arn: str, alarm: dict[str, Any]) -> dict[str, str]:
+    """Create a CloudWatch metric alarm owned by a scaling policy (deleted with it, listed in its Alarms).
+
+    ``alarm`` holds PutMetricAlarm's members in snake case (name, namespace, metric_name, ...)."""
+    policy = next(p for p in _autoscaling(region).policies.values() if p.policy_arn == policy_arn)
+    created = _cloudwatch(region).put_metric_alarm(**alarm)
+    policy.alarms.append(created)
+    return {"AlarmName": created.name, "AlarmARN": created.alarm_arn}
+
+
+def delete_alarms(region: str, names: list[str]) -> None:
+    _cloudwatch(region).delete_alarms(names)
+
+
+def delete_scaling_policy(region: str, policy_arn: str) -> None:
+    """Remove a policy and the alarms it owns (a deregistered target's policies go with it)."""
+    backend = _autoscaling(region)
+    for key, policy in list(backend.policies.items()):
+        if policy.policy_arn == policy_arn:
+            policy.delete_alarms(ACCOUNT_ID, region)
+            del backend.policies[key]
+
+
+def scheduled_actions(region: str, namespace: str = "sagemaker") -> list[dict[str, Any]]:
+    """Every scheduled action: name, arn, resource_id, dimension, schedule, timezone, start, end, action."""
+    return [{"name": a.scheduled_action_name, "arn": a.arn, "resource_id": a.resource_id,
+             "dimension": a.scalable_dimension, "schedule": a.schedule, "timezone": a.timezone,
+             "start": a.start_time, "end": a.end_time, "action": dict(a.scalable_target_action or {})}
+            for a in list(_autoscaling(region).scheduled_actions) if a.service_namespace == namespace]
+
+
+def delete_scheduled_actions(region: str, resource_id: str, dimension: str) -> None:
+    backend = _autoscaling(region)
+    backend.scheduled_actions = [a for a in backend.scheduled_actions
+                                 if (a.resource_id, a.scalable_dimension) != (resource_id, dimension)]
+
+
+def deregister_scalable_target(region: str, resource_id: str, dimension: str) -> None:
+    backend = _autoscaling(region)
+    backend.targets.get(dimension, {}).pop(resource_id, None)

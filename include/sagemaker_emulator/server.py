@@ -11,9 +11,11 @@ import shutil
 
 from aiohttp import web
 
+from sagemaker_emulator.autoscaling.api import AutoscalingApi
 from sagemaker_emulator.config import MAX_PAYLOAD_BYTES, Settings
 from sagemaker_emulator.controllers.alarm_evaluator import AlarmEvaluator
 from sagemaker_emulator.controllers.alarm_history import cloudwatch_operation, handle_describe_alarm_history
+from sagemaker_emulator.controllers.autoscaler import POLICY_ARN_PREFIX, Autoscaler
 from sagemaker_emulator.controllers.deployment import DeploymentController
 from sagemaker_emulator.controllers.faults import FaultInjector
 from sagemaker_emulator.controllers.monitoring_scheduler import MonitoringScheduler
@@ -100,6 +102,9 @@ class Emulator:
         self.scheduler = MonitoringScheduler(lambda: list(self._monitoring.values()))
         self.heap = HeapFreezer()
         self.alarms = AlarmEvaluator(settings.time_scale)  # evaluates the alarms moto stores
+        self.autoscaler = Autoscaler(settings, self.backend)  # acts on moto's Application Auto Scaling
+        self.alarms.register_action_handler(POLICY_ARN_PREFIX, self.autoscaler.on_alarm)
+        self.autoscaling = AutoscalingApi(self.autoscaler, self.alarms)
 
     def backend(self, region: str) -> SageMakerBackend:
         if region not in self._backends:
@@ -123,13 +128,27 @@ class Emulator:
     async def dispatch(self, request: web.Request) -> web.StreamResponse:
         target = request.headers.get("X-Amz-Target", "")
         if target.startswith("SageMaker."):
-            status, body = responses.handle(self.backend(request_region(request)), target, await request.read())
-            return web.Response(status=status, body=body, content_type=responses.JSON_CONTENT_TYPE)
+            return await self._sagemaker(request, target)
+        if target.startswith("AnyScaleFrontendService."):
+            return await self.autoscaling.dispatch(request, request_region(request), target.split(".", 1)[1],
+                                                   self.moto)
         if request.method == "POST" and request.path == "/":
             cloudwatch = cloudwatch_operation(target, request.content_type, await request.read())
             if cloudwatch is not None:
                 return await self._cloudwatch(request, *cloudwatch)
         return await self.moto(request)
+
+    async def _sagemaker(self, request: web.Request, target: str) -> web.Response:
+        """SageMaker's control plane; an update that would break an auto-scaled variant is refused and a
+        deleted endpoint's scalable targets are deregistered (autoscaling/api.py)."""
+        region, operation, raw = request_region(request), target.split(".", 1)[1], await request.read()
+        refusal = self.autoscaling.refuse_endpoint_update(region, operation, raw)
+        if refusal is not None:
+            return web.Response(status=400, body=refusal, content_type=responses.JSON_CONTENT_TYPE)
+        status, body = responses.handle(self.backend(region), target, raw)
+        if status == 200:
+            await self.autoscaling.endpoint_deleted(region, operation, raw)
+        return web.Response(status=status, body=body, content_type=responses.JSON_CONTENT_TYPE)
 
     async def _cloudwatch(self, request: web.Request, operation: str, protocol: str) -> web.StreamResponse:
         """moto lacks DescribeAlarmHistory; alarm writes are reconciled at once (a new alarm reads
@@ -194,12 +213,14 @@ class Emulator:
         self.async_queue.start()
         self.scheduler.start()
         self.alarms.start()
+        self.autoscaler.start()
         self.heap.start()
 
     async def on_cleanup(self, app: web.Application) -> None:
         await self.async_queue.stop()  # before the fleets go: unfinished requests stay journaled
         await self.scheduler.stop()
         await self.alarms.stop()
+        await self.autoscaler.stop()
         for runner in self._processing.values():
             await runner.close()
         for controller in self._controllers.values():

@@ -65,6 +65,7 @@ class StateChange:
     new_state: str
     reason: str
     timestamp: datetime
+    reason_data: str = "{}"  # StateReasonData JSON: the evaluated datapoints (a scaling policy reads them)
 
 
 ActionHandler = Callable[[str, StateChange], Awaitable[None] | None]
@@ -154,6 +155,9 @@ class AlarmEvaluator:
         (e.g. Application Auto Scaling policy ARNs). SNS topics are handled here already."""
         self._handlers[arn_prefix] = handler
 
+    def _handler_for(self, arn: str) -> ActionHandler | None:
+        return next((h for prefix, h in self._handlers.items() if arn.startswith(prefix)), None)
+
     # -- lifecycle ------------------------------------------------------------------------------
 
     def start(self) -> None:
@@ -232,6 +236,23 @@ class AlarmEvaluator:
         outcome = evaluate(rule, datapoints, alarm["state_value"], _utc(now))
         if outcome.state is not None and outcome.state != alarm["state_value"]:
             await self.change_state(region, alarm, outcome.state, outcome.reason, dumps(outcome.reason_data))
+        elif outcome.state == "ALARM" == alarm["state_value"] and alarm["actions_enabled"]:
+            await self._still_in_alarm(region, alarm, outcome.reason, dumps(outcome.reason_data))
+
+    async def _still_in_alarm(self, region: str, alarm: dict[str, Any], reason: str, data: str) -> None:
+        """An alarm that stays in ALARM invokes its scaling policies again at each evaluation, as
+        Application Auto Scaling keeps acting while the alarm holds (SNS is notified on changes only)."""
+        change = StateChange(region, alarm, "ALARM", "ALARM", reason, datetime.now(timezone.utc), data)
+        for arn in alarm["alarm_actions"] or []:
+            handler = self._handler_for(arn)
+            if handler is None:
+                continue
+            try:
+                result = handler(arn, change)
+                if inspect.isawaitable(result):
+                    await result
+            except Exception as error:  # as for a first action: logged, never a crash of the evaluator
+                log.warning("alarm %s: action %s failed: %s", alarm["name"], arn, error)
 
     # -- state, history, actions ----------------------------------------------------------------
 
@@ -302,7 +323,7 @@ class AlarmEvaluator:
             return
         actions = {"ALARM": alarm["alarm_actions"], "OK": alarm["ok_actions"],
                    "INSUFFICIENT_DATA": alarm["insufficient_data_actions"]}[new]
-        change = StateChange(region, alarm, old, new, reason, stamp)
+        change = StateChange(region, alarm, old, new, reason, stamp, data)
         for arn in actions or []:
             await self._run_action(arn, change)
 
@@ -311,7 +332,7 @@ class AlarmEvaluator:
             if arn.startswith("arn:aws:sns:"):
                 moto_bridge.publish(arn, json.dumps(notification(change)), subject=notification_subject(change))
             else:
-                handler = next((h for prefix, h in self._handlers.items() if arn.startswith(prefix)), None)
+                handler = self._handler_for(arn)
                 if handler is None:
                     raise LookupError(f"no handler for alarm action {arn}")
                 result = handler(arn, change)

@@ -1,0 +1,1 @@
+"""Application Auto Scaling for SageMaker endpoints: pure policy math, schedules, activities."""
