@@ -6,6 +6,7 @@ import asyncio
 import gc
 import json
 import logging
+import os
 import re
 import shutil
 
@@ -20,6 +21,7 @@ from sagemaker_emulator.controllers.deployment import DeploymentController
 from sagemaker_emulator.controllers.faults import FaultInjector
 from sagemaker_emulator.controllers.monitoring_scheduler import MonitoringScheduler
 from sagemaker_emulator.controllers.processing import ProcessingController
+from sagemaker_emulator.controllers.recommender import RecommenderController
 from sagemaker_emulator.moto_bridge import ACCOUNT_ID, MotoGateway
 from sagemaker_emulator.runtime.async_queue import AsyncInferenceQueue
 from sagemaker_emulator.runtime.router import Router
@@ -29,6 +31,7 @@ from sagemaker_emulator.sagemaker.errors import AwsError
 from sagemaker_emulator.sagemaker.models import SageMakerBackend
 from sagemaker_emulator.sagemaker.monitoring_schedules import Monitoring
 from sagemaker_emulator.sagemaker.processing import ProcessingJobs
+from sagemaker_emulator.sagemaker.recommendations import InferenceRecommendations
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +101,7 @@ class Emulator:
         self._controllers: dict[str, DeploymentController] = {}
         self._processing: dict[str, ProcessingController] = {}
         self._monitoring: dict[str, Monitoring] = {}
+        self._recommenders: dict[str, RecommenderController] = {}
         self.faults = FaultInjector()  # test-only: POST /_emulator/faults
         self.scheduler = MonitoringScheduler(lambda: list(self._monitoring.values()))
         self.heap = HeapFreezer()
@@ -113,6 +117,7 @@ class Emulator:
             self._controllers[region] = controller
             self._backends[region] = backend
             self._add_monitoring(region, backend)
+            self._add_recommender(region, backend)
         return self._backends[region]
 
     def _add_monitoring(self, region: str, backend: SageMakerBackend) -> None:
@@ -122,6 +127,12 @@ class Emulator:
                                 lambda name: backend.get_endpoint(name).features.get("DataCaptureConfig"))
         backend.services += [processing, monitoring]
         self._processing[region], self._monitoring[region] = runner, monitoring
+
+    def _add_recommender(self, region: str, backend: SageMakerBackend) -> None:
+        """Inference Recommender: its load tests run on temporary endpoints of this backend."""
+        runner = RecommenderController(self.settings, self.router, backend)
+        backend.services.append(InferenceRecommendations(backend._arn, backend.get_model, runner, os.cpu_count() or 1))
+        self._recommenders[region] = runner
 
     # -- HTTP handlers ----------------------------------------------------------------------------
 
@@ -223,6 +234,8 @@ class Emulator:
         await self.autoscaler.stop()
         for runner in self._processing.values():
             await runner.close()
+        for recommender in self._recommenders.values():  # before the endpoints they benchmark go
+            await recommender.close()
         for controller in self._controllers.values():
             await controller.close()
         await asyncio.gather(*(self._close_routes(key) for key in list(self.router.routes)))

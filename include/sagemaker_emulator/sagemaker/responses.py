@@ -30,6 +30,8 @@ OPERATIONS = (
     "CreateMonitoringSchedule", "DescribeMonitoringSchedule", "UpdateMonitoringSchedule", "DeleteMonitoringSchedule",
     "ListMonitoringSchedules", "StopMonitoringSchedule", "StartMonitoringSchedule", "ListMonitoringExecutions",
     "AddTags", "ListTags", "DeleteTags",
+    "CreateInferenceRecommendationsJob", "DescribeInferenceRecommendationsJob", "ListInferenceRecommendationsJobs",
+    "StopInferenceRecommendationsJob", "ListInferenceRecommendationsJobSteps", "GetScalingConfigurationRecommendation",
 )
 
 

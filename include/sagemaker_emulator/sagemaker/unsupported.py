@@ -135,6 +135,14 @@ REFUSED: dict[str, tuple[Refusal, ...]] = {
     ),
     "CreateMonitoringSchedule": _SCHEDULE_REFUSALS,
     "UpdateMonitoringSchedule": _SCHEDULE_REFUSALS,
+    "CreateInferenceRecommendationsJob": (
+        Refusal("InputConfig.ModelPackageVersionArn", "the emulator has no model registry; give InputConfig.ModelName."),
+        Refusal("InputConfig.EndpointConfigurations[].InferenceSpecificationName",
+                "the emulator has no model registry; the model's own container is load-tested."),
+        Refusal("InputConfig.Endpoints", "benchmarking an existing endpoint (EndpointPerformances) is not built; give "
+                                         "EndpointConfigurations and the job load-tests its own endpoints.", bool),
+        Refusal("OutputConfig.CompiledOutputConfig", "SageMaker Neo compilation is not built."),
+    ),
 }
 
 _NETWORK = ("VpcConfig", "EnableNetworkIsolation")
@@ -179,6 +187,15 @@ NO_LOCAL_EFFECT: dict[str, dict[str, str]] = {
         **{f"JobResources.ClusterConfig.{name}": why for name, why in _CLUSTER_NO_EFFECT.items()},
         "NetworkConfig": "no VPC", "RoleArn": "no IAM",
     },
+}
+_IR_METADATA = "model metadata AWS uses to choose instance types; a Default job load-tests " \
+               "ContainerConfig.SupportedInstanceTypes or the emulator's default set"
+NO_LOCAL_EFFECT["CreateInferenceRecommendationsJob"] = {
+    "RoleArn": "no IAM", "InputConfig.VolumeKmsKeyId": "no encryption at rest", "InputConfig.VpcConfig": "no VPC",
+    "OutputConfig.KmsKeyId": "no encryption at rest",
+    **{f"InputConfig.ContainerConfig.{name}": _IR_METADATA
+       for name in ("Domain", "Task", "Framework", "FrameworkVersion", "NearestModelName")},
+    "InputConfig.ContainerConfig.DataInputConfig": "input shapes for SageMaker Neo compilation, which is not built",
 }
 _SCHEDULE_DEFINITION = "MonitoringScheduleConfig.MonitoringJobDefinition"
 NO_LOCAL_EFFECT["CreateMonitoringSchedule"] = NO_LOCAL_EFFECT["UpdateMonitoringSchedule"] = {
@@ -242,6 +259,20 @@ HONOURED: dict[str, tuple[str, ...]] = {
     "ListMonitoringExecutions": ("MonitoringScheduleName", "EndpointName", "MonitoringJobDefinitionName",
                                  "MonitoringTypeEquals", "ScheduledTimeBefore", "ScheduledTimeAfter", *_LISTS),
 }
+HONOURED.update({
+    "CreateInferenceRecommendationsJob": (
+        "JobName", "JobType", "JobDescription", "Tags", "StoppingConditions",
+        *(f"InputConfig.{name}" for name in (
+            "ModelName", "JobDurationInSeconds", "TrafficPattern", "ResourceLimit",
+            "EndpointConfigurations[].InstanceType", "EndpointConfigurations[].ServerlessConfig",
+            "EndpointConfigurations[].EnvironmentParameterRanges", "ContainerConfig.PayloadConfig",
+            "ContainerConfig.SupportedInstanceTypes", "ContainerConfig.SupportedEndpointType",
+            "ContainerConfig.SupportedResponseMIMETypes"))),
+    "ListInferenceRecommendationsJobs": ("ModelNameEquals", "ModelPackageVersionArnEquals", *_LISTS),
+    "ListInferenceRecommendationsJobSteps": ("JobName", "Status", "StepType", "MaxResults", "NextToken"),
+    "GetScalingConfigurationRecommendation": ("InferenceRecommendationsJobName", "RecommendationId", "EndpointName",
+                                              "TargetCpuUtilizationPerCore", "ScalingPolicyObjective"),
+})
 HONOURED["UpdateMonitoringSchedule"] = tuple(p for p in HONOURED["CreateMonitoringSchedule"] if p != "Tags")
 
 
