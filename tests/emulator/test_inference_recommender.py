@@ -69,7 +69,8 @@ def completed_job(ir, payload_url) -> dict:
     request = job_request(name, ir.model(), payload_url, TrafficPattern=STAIRS, EndpointConfigurations=[
         {"InstanceType": "ml.m5.large"}, {"InstanceType": "ml.m5.xlarge"},
         {"ServerlessConfig": {"MemorySizeInMB": 2048, "MaxConcurrency": 2}}])
-    ir.sm.create_inference_recommendations_job(**request, StoppingConditions={"FlatInvocations": "Stop"})
+    ir.sm.create_inference_recommendations_job(**request, StoppingConditions={"FlatInvocations": "Stop"},
+                                               Tags=[{"Key": "team", "Value": "ml"}])
     return wait_for_job(ir.sm, name)
 
 
@@ -194,6 +195,7 @@ def test_jobs_are_listed_and_filtered(ir, completed_job):
         "COMPLETED", "Advanced", completed_job["InputConfig"]["ModelName"])
     assert ir.sm.list_inference_recommendations_jobs(NameContains=completed_job["JobName"],
                                                      StatusEquals="FAILED")["InferenceRecommendationsJobs"] == []
+    assert ir.sm.list_tags(ResourceArn=row["JobArn"])["Tags"] == [{"Key": "team", "Value": "ml"}]
 
 
 def test_scaling_configuration_comes_from_the_measured_capacity(ir, completed_job):
@@ -253,7 +255,8 @@ def test_a_model_that_cannot_start_fails_the_job_and_leaves_nothing(ir, payload_
         EndpointConfigurations=[{"InstanceType": "ml.m5.large"}]))
     described = wait_for_job(ir.sm, name)
     assert described["Status"] == "FAILED"
-    assert "All 1 load tests failed" in described["FailureReason"] and "weights are corrupt" in described["FailureReason"]
+    assert "All 1 load tests failed" in described["FailureReason"]
+    assert "weights are corrupt" in described["FailureReason"]
     (step,) = ir.sm.list_inference_recommendations_job_steps(JobName=name)["Steps"]
     assert step["Status"] == "FAILED" and "weights are corrupt" in step["InferenceBenchmark"]["FailureReason"]
     assert job_endpoints(ir, name) == []

@@ -32,7 +32,8 @@ def test_phases_spawn_users_every_minute_of_each_phase():
 def test_environment_ranges_multiply_the_candidates_and_the_limit_keeps_the_first():
     ranges = {"CategoricalParameterRanges": [{"Name": "OMP_NUM_THREADS", "Value": ["1", "2"]},
                                              {"Name": "BATCH", "Value": ["a", "b"]}]}
-    plan = plan_job(request(EndpointConfigurations=[{"InstanceType": "ml.c5.large", "EnvironmentParameterRanges": ranges}],
+    configuration = {"InstanceType": "ml.c5.large", "EnvironmentParameterRanges": ranges}
+    plan = plan_job(request(EndpointConfigurations=[configuration],
                             ResourceLimit={"MaxNumberOfTests": 3, "MaxParallelOfTests": 4}), host_cores=2)
     assert [c.environment for c in plan.candidates] == [
         (("OMP_NUM_THREADS", "1"), ("BATCH", "a")), (("OMP_NUM_THREADS", "1"), ("BATCH", "b")),
@@ -51,9 +52,8 @@ def test_more_than_ten_load_tests_are_refused():
     ranges = {"CategoricalParameterRanges": [{"Name": "A", "Value": ["1", "2", "3"]},
                                              {"Name": "B", "Value": ["1", "2", "3"]}]}
     with pytest.raises(ValidationException, match="make 18 load tests; a job runs at most 10"):
-        plan_job(request(EndpointConfigurations=[{"InstanceType": "ml.c5.large", "EnvironmentParameterRanges": ranges},
-                                                 {"InstanceType": "ml.m5.large", "EnvironmentParameterRanges": ranges}]),
-                 host_cores=2)
+        plan_job(request(EndpointConfigurations=[{"InstanceType": name, "EnvironmentParameterRanges": ranges}
+                                                 for name in ("ml.c5.large", "ml.m5.large")]), host_cores=2)
 
 
 def test_flat_invocations_stop_and_read_the_window_where_they_level_out():

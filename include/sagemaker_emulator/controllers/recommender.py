@@ -103,7 +103,8 @@ class RecommenderController:
                     failed = job.status == JobStatus.FAILED
                     step.status = JobStatus.FAILED if failed else JobStatus.STOPPED
                     step.failure_reason = job.failure_reason if failed else None
-            logs.write(f"Job {job.name} ended {job.status}" + (f": {job.failure_reason}" if job.failure_reason else "."))
+            ending = f": {job.failure_reason}" if job.failure_reason else "."
+            logs.write(f"Job {job.name} ended {job.status}{ending}")
             logs.flush()
             self._tasks.pop(job.name, None)
 
@@ -139,6 +140,10 @@ class RecommenderController:
                 reason = failure.message if isinstance(failure, AwsError) else str(failure)
                 step.status, step.failure_reason = JobStatus.FAILED, reason
                 logs.write(f"Load test {index} ({step.candidate.describe()}) failed: {reason}")
+            except Exception as error:  # an emulator fault fails this step, visibly; the others go on
+                log.exception("load test %s of job %s failed in the emulator", index, job.name)
+                step.status = JobStatus.FAILED
+                step.failure_reason = f"InternalServerError: {type(error).__name__}: {error}"
             finally:
                 await self._teardown(names)
                 if step.status == JobStatus.IN_PROGRESS:

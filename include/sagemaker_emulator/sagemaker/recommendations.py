@@ -17,6 +17,7 @@ from typing import Any, Callable, Protocol
 
 from sagemaker_emulator.sagemaker.errors import AwsError, ResourceNotFound, ValidationException
 from sagemaker_emulator.sagemaker.listing import page_results
+from sagemaker_emulator.sagemaker.tags import tag_dict
 from sagemaker_emulator.sagemaker.variants import require_cataloged
 from sagemaker_rules.instance_catalog import instance_type
 
@@ -228,7 +229,7 @@ class InferenceRecommendations:
         request = {k: v for k, v in params.items() if k != "Tags"}
         job = RecommendationJob(name=name, arn=self._arn_for("inference-recommendations-job", name), request=request,
                                 plan=plan, model_name=model_name, steps=[BenchmarkStep(c) for c in plan.candidates],
-                                tags={t["Key"]: t.get("Value", "") for t in params.get("Tags") or ()})
+                                tags=tag_dict(params.get("Tags")))
         self.jobs[name.lower()] = job
         self.runner.start(job)
         return {"JobArn": job.arn}

@@ -136,7 +136,8 @@ REFUSED: dict[str, tuple[Refusal, ...]] = {
     "CreateMonitoringSchedule": _SCHEDULE_REFUSALS,
     "UpdateMonitoringSchedule": _SCHEDULE_REFUSALS,
     "CreateInferenceRecommendationsJob": (
-        Refusal("InputConfig.ModelPackageVersionArn", "the emulator has no model registry; give InputConfig.ModelName."),
+        Refusal("InputConfig.ModelPackageVersionArn",
+                "the emulator has no model registry; give InputConfig.ModelName."),
         Refusal("InputConfig.EndpointConfigurations[].InferenceSpecificationName",
                 "the emulator has no model registry; the model's own container is load-tested."),
         Refusal("InputConfig.Endpoints", "benchmarking an existing endpoint (EndpointPerformances) is not built; give "
