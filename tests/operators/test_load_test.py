@@ -21,21 +21,14 @@ from botocore.credentials import Credentials
 from sagemaker_ops.load_test.plan import LoadTestPlanError, build_stages, capacity, percentiles
 from sagemaker_ops.load_test.signing import Signer
 from sagemaker_ops.operators.load_test import LoadTestOperator
-from tests.emulator.conftest import BUCKET, ECHO_MODEL, ROLE_ARN, Deployer
+from tests.emulator.conftest import BUCKET, ECHO_MODEL, ROLE_ARN, deployer  # noqa: F401 - the fixture
 
 SLEEP_SECONDS = 0.2
 SLOW_PAYLOAD = json.dumps({"values": [1], "sleep": SLEEP_SECONDS})
 
 
 @pytest.fixture
-def deployer(emulator):
-    helper = Deployer(emulator)
-    yield helper
-    helper.cleanup()
-
-
-@pytest.fixture
-def one_serial_worker(deployer) -> str:
+def one_serial_worker(deployer) -> str:  # noqa: F811 - the imported fixture
     """An endpoint of one instance with one serving process: requests are served one at a time."""
     name = deployer.name("serial")
     url = deployer.upload({"code/inference.py": textwrap.dedent(ECHO_MODEL), "factor.txt": "2"})

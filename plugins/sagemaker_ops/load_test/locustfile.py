@@ -152,14 +152,19 @@ def _signer() -> Signer:
     return Signer(PLAN.runtime_url.rstrip("/") + _invocation_path(), PLAN.payload.encode(), headers, PLAN.region)
 
 
-class InvokeUser(FastHttpUser):
-    """A closed-model user: the next request as soon as the previous one is answered."""
+class _InvokingUser(FastHttpUser):
+    """A FastHttpUser that POSTs the plan's payload to the endpoint, signed."""
 
+    abstract = True
     wait_time = constant(0)
 
     def on_start(self) -> None:
         self.signer = _signer()
         self.body = PLAN.payload.encode()
+
+
+class InvokeUser(_InvokingUser):
+    """A closed-model user: the next request as soon as the previous one is answered."""
 
     @task
     def invoke(self) -> None:
@@ -183,14 +188,8 @@ def send(user: FastHttpUser, intended: float) -> None:
     RECORDER.answered(stage, intended, sent, status, after_idle, error)
 
 
-class ArrivalRateUser(FastHttpUser):
+class ArrivalRateUser(_InvokingUser):
     """The open model: one user that sends each request at its due time through a pool of connections."""
-
-    wait_time = constant(0)
-
-    def on_start(self) -> None:
-        self.signer = _signer()
-        self.body = PLAN.payload.encode()
 
     @task
     def follow_timeline(self) -> None:
