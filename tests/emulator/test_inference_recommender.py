@@ -266,6 +266,19 @@ def test_a_model_that_cannot_start_fails_the_job_and_leaves_nothing(ir, payload_
     assert code == "ValidationException" and "FAILED" in message
 
 
+def test_a_missing_sample_payload_fails_the_job_before_any_endpoint(ir):
+    name = ir.name("ir-nopayload")
+    ir.sm.create_inference_recommendations_job(**job_request(
+        name, ir.model(), f"s3://{BUCKET}/payloads/missing.tar.gz", EndpointConfigurations=[
+            {"InstanceType": "ml.m5.large"}]))
+    described = wait_for_job(ir.sm, name, seconds=30)
+    assert described["Status"] == "FAILED"
+    assert described["FailureReason"] == (f"ClientError: the sample payload archive s3://{BUCKET}/payloads/missing.tar.gz "
+                                          "does not exist.")
+    (step,) = ir.sm.list_inference_recommendations_job_steps(JobName=name)["Steps"]
+    assert step["Status"] == "FAILED" and "EndpointConfiguration" not in step["InferenceBenchmark"]
+
+
 def test_a_default_job_benchmarks_the_supported_instance_types(ir, payload_url, emulator):
     name = ir.name("ir-default")
     request = job_request(name, ir.model(), payload_url, job_type="Default")
