@@ -273,8 +273,8 @@ def test_a_missing_sample_payload_fails_the_job_before_any_endpoint(ir):
             {"InstanceType": "ml.m5.large"}]))
     described = wait_for_job(ir.sm, name, seconds=30)
     assert described["Status"] == "FAILED"
-    assert described["FailureReason"] == (f"ClientError: the sample payload archive s3://{BUCKET}/payloads/missing.tar.gz "
-                                          "does not exist.")
+    missing = f"s3://{BUCKET}/payloads/missing.tar.gz"
+    assert described["FailureReason"] == f"ClientError: the sample payload archive {missing} does not exist."
     (step,) = ir.sm.list_inference_recommendations_job_steps(JobName=name)["Steps"]
     assert step["Status"] == "FAILED" and "EndpointConfiguration" not in step["InferenceBenchmark"]
 

@@ -419,7 +419,9 @@ def production_variant_request(variant: VariantConfig) -> dict[str, Any]:
         return {
             "VariantName": variant.name,
             "ServerlessConfig": {"MemorySizeInMB": serverless.memory_size_mb,
-                                 "MaxConcurrency": serverless.max_concurrency},
+                                 "MaxConcurrency": serverless.max_concurrency,
+                                 **({"ProvisionedConcurrency": serverless.provisioned_concurrency}
+                                    if serverless.provisioned_concurrency else {})},
             "InitialVariantWeight": variant.weight,
         }
     return {

@@ -13,6 +13,7 @@ from sagemaker_ops.pipeline.model_section import read_model
 from sagemaker_ops.pipeline.models import ArtifactsConfig, PipelineConfig
 from sagemaker_ops.pipeline.monitoring_section import read_monitoring
 from sagemaker_ops.pipeline.promotion_section import check_promotion_fits_waiter, read_promotion
+from sagemaker_ops.pipeline.scaling_section import check_scaling_fits_endpoint, read_scaling
 from sagemaker_ops.pipeline.smoke_test_section import check_smoke_test_targets, read_smoke_tests
 
 DEFAULT_BUCKET = "sagemaker-ops-artifacts"
@@ -21,7 +22,7 @@ PIPELINE_NAME_MAX_LENGTH = 40  # leaves room for "-<spec hash>" in SageMaker's 6
 BUCKET_PATTERN = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 TOP_LEVEL_FIELDS = {"name", "description", "owner", "tags", "schedule", "retries", "retry_delay_seconds",
                     "resource_tags", "model", "artifacts", "endpoint", "smoke_test", "smoke_tests", "monitoring",
-                    "promotion"}
+                    "promotion", "scaling"}
 
 
 def read_pipeline(fields: FieldReader, document: Any, path: Path) -> PipelineConfig | None:
@@ -52,6 +53,9 @@ def read_pipeline(fields: FieldReader, document: Any, path: Path) -> PipelineCon
     if top.get("promotion") is not None:
         config["promotion"] = fields.section(top, "promotion", lambda data: read_promotion(fields, data))
         check_promotion_fits_waiter(fields, config["promotion"], config["endpoint"])
+    if top.get("scaling") is not None:
+        scaling = fields.section(top, "scaling", lambda data: read_scaling(fields, data))
+        config["scaling"] = check_scaling_fits_endpoint(fields, scaling, config["endpoint"])
     if None not in (config["model"], config["endpoint"], smoke_tests):
         check_serverless_exclusions(fields, config["model"], config["endpoint"])
         for field_path, test in smoke_tests.items():

@@ -76,14 +76,14 @@ def _serverless(fields: FieldReader, value: Any, path: str) -> ServerlessConfig:
         fields.fail(path, "must be a mapping (memory_size_mb, max_concurrency)", value)
         value = {}
     data = dict(value)
-    fields.no_unknown_keys(data, path, {"memory_size_mb", "max_concurrency"})
+    fields.no_unknown_keys(data, path, {"memory_size_mb", "max_concurrency", "provisioned_concurrency"})
     sizes = ", ".join(str(size) for size in SERVERLESS_MEMORY_SIZES_MB)
     memory = data.get("memory_size_mb", MISSING)
     if memory is MISSING:
         fields.fail(f"{path}.memory_size_mb", f"is required (one of {sizes})")
     elif not isinstance(memory, int) or isinstance(memory, bool) or memory not in SERVERLESS_MEMORY_SIZES_MB:
         fields.fail(f"{path}.memory_size_mb", f"must be one of {sizes} (1 GB steps)", memory)
-    return ServerlessConfig(
-        memory_size_mb=memory,
-        max_concurrency=fields.integer(data, path, "max_concurrency", minimum=1, maximum=SERVERLESS_MAX_CONCURRENCY),
-    )
+    concurrency = fields.integer(data, path, "max_concurrency", minimum=1, maximum=SERVERLESS_MAX_CONCURRENCY)
+    provisioned = fields.integer(data, path, "provisioned_concurrency", minimum=1, maximum=concurrency or 1,
+                                 default=None)  # AWS: 1 to MaxConcurrency
+    return ServerlessConfig(memory_size_mb=memory, max_concurrency=concurrency, provisioned_concurrency=provisioned)

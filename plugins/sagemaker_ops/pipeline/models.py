@@ -26,6 +26,7 @@ class ServerlessConfig:
 
     memory_size_mb: int
     max_concurrency: int
+    provisioned_concurrency: int | None = None  # warm workers; what scaling: changes for a serverless variant
 
 
 @dataclass(frozen=True)
@@ -242,6 +243,7 @@ class PipelineConfig:
     smoke_tests: tuple[SmokeTestConfig, ...]
     monitoring: MonitoringConfig | None = None
     promotion: Any = None  # a pipeline.promotion_section.PromotionConfig: how a new version replaces the live one
+    scaling: Any = None  # a pipeline.scaling_section.ScalingConfig: Application Auto Scaling of each variant
 
     @property
     def smoke_test(self) -> SmokeTestConfig:

@@ -199,15 +199,7 @@ def _alarm(fields: FieldReader, data: dict, path: str) -> AlarmSpec | None:
     threshold = data.get("threshold")
     if "threshold" in data and (not isinstance(threshold, int | float) or isinstance(threshold, bool)):
         fields.fail(join(path, "threshold"), "must be a number", threshold)
-    evaluation_periods = fields.integer(data, path, "evaluation_periods", minimum=1, maximum=100, default=1)
-    datapoints = fields.integer(data, path, "datapoints_to_alarm", minimum=1, maximum=100,
-                                default=evaluation_periods or 1)
-    if evaluation_periods and datapoints and datapoints > evaluation_periods:
-        fields.fail(join(path, "datapoints_to_alarm"), f"must be at most evaluation_periods ({evaluation_periods})",
-                    datapoints)
-    period = fields.integer(data, path, "period", minimum=10, maximum=86400, default=60)
-    if period is not None and period % 60 and period not in (10, 20, 30):
-        fields.fail(join(path, "period"), "must be 10, 20, 30 or a multiple of 60 (CloudWatch's periods)", period)
+    evaluation_periods, datapoints, period = read_alarm_periods(fields, data, path)
     default_name = re.sub(r"[^A-Za-z0-9_-]", "-", f"{metric or 'metric'}{'-' + percentile if percentile else ''}")
     name = fields.string(data, path, "name", default=default_name.lower()[:40], pattern=ALARM_NAME_PATTERN,
                          expectation="a name of at most 40 letters, digits, '_' or '-'")
@@ -219,6 +211,20 @@ def _alarm(fields: FieldReader, data: dict, path: str) -> AlarmSpec | None:
                      fleet=fleet, dimensions=dimensions, threshold=float(threshold), comparison=comparison,
                      period=period, evaluation_periods=evaluation_periods, datapoints_to_alarm=datapoints,
                      treat_missing_data=missing)
+
+
+def read_alarm_periods(fields: FieldReader, data: dict, path: str) -> tuple[Any, Any, Any]:
+    """An alarm's ``evaluation_periods``, ``datapoints_to_alarm`` (at most the former) and ``period`` (CloudWatch's)."""
+    evaluation_periods = fields.integer(data, path, "evaluation_periods", minimum=1, maximum=100, default=1)
+    datapoints = fields.integer(data, path, "datapoints_to_alarm", minimum=1, maximum=100,
+                                default=evaluation_periods or 1)
+    if evaluation_periods and datapoints and datapoints > evaluation_periods:
+        fields.fail(join(path, "datapoints_to_alarm"), f"must be at most evaluation_periods ({evaluation_periods})",
+                    datapoints)
+    period = fields.integer(data, path, "period", minimum=10, maximum=86400, default=60)
+    if period is not None and period % 60 and period not in (10, 20, 30):
+        fields.fail(join(path, "period"), "must be 10, 20, 30 or a multiple of 60 (CloudWatch's periods)", period)
+    return evaluation_periods, datapoints, period
 
 
 def check_promotion_fits_waiter(fields: FieldReader, promotion: PromotionConfig | None, endpoint: Any) -> None:
