@@ -120,7 +120,9 @@ class Autoscaler:
             return
         data = json.loads(change.reason_data or "{}")
         if policy["type"] == "TargetTrackingScaling":
-            latest = next((p["value"] for p in data.get("evaluatedDatapoints", []) if "value" in p), None)
+            # The most recent period only: an alarm holding ALARM on older datapoints (nothing new was
+            # published) must not scale the capacity again from them.
+            latest = (data.get("evaluatedDatapoints") or [{}])[0].get("value")
             if latest is None:
                 return
             self._metric[(region, change.alarm["name"])] = float(latest)
@@ -257,7 +259,10 @@ class Autoscaler:
         return True
 
     async def _follow(self, key: tuple[str, str, str], endpoint: Any, activity: Activity) -> None:
-        """The activity ends when the endpoint does: Successful once InService, else Failed with its reason."""
+        """The activity ends when the endpoint does: Successful once InService, else Failed with its reason.
+
+        Cooldowns count from the end of the activity, when the new capacity serves (as an Auto Scaling
+        group's do): datapoints from before it are not taken for the new capacity's."""
         try:
             while endpoint.status == Status.UPDATING:
                 await asyncio.sleep(0.05)
@@ -267,6 +272,11 @@ class Autoscaler:
                 activity.failed(endpoint.failure_reason or f"The endpoint is {endpoint.status}.")
         finally:
             self._busy.pop(key, None)
+            state = self._cooldowns.get(key)
+            if state is not None and state.scaled_out_at is not None and state.scaled_out_at >= activity.started:
+                state.scaled_out_at = time.time()
+            if state is not None and state.scaled_in_at is not None and state.scaled_in_at >= activity.started:
+                state.scaled_in_at = time.time()
 
     def _spawn(self, work: Any) -> None:
         task = asyncio.get_running_loop().create_task(work)
