@@ -29,7 +29,14 @@ from sagemaker_ops.operators.sagemaker_endpoint import DeployEndpointOperator
 from sagemaker_ops.operators.sagemaker_resources import EnsureEndpointConfigOperator, endpoint_config_requests
 from sagemaker_ops.pipeline import load_pipelines, pipelines_dir
 from sagemaker_ops.pipeline.models import PipelineConfig
-from sagemaker_ops.release_tasks import model_tasks, monitoring_tasks, promotion_task, smoke_test_task
+from sagemaker_ops.release_tasks import (
+    apply_scaling_task,
+    model_tasks,
+    monitoring_tasks,
+    promotion_task,
+    scaling_update_tasks,
+    smoke_test_task,
+)
 from sagemaker_ops.task_arguments import waiter_arguments
 
 PIPELINES_DIR = pipelines_dir(__file__)  # include/pipelines/, or SAGEMAKER_OPS_PIPELINES_DIR
@@ -61,6 +68,9 @@ def build_release_dag(pipeline: PipelineConfig) -> DAG:
         )
         # With a promotion: section, a new version of a live endpoint goes out by its strategy, guarded by alarms.
         promotion_alarms, promotion = promotion_task(pipeline, endpoint_config.output["endpoint_config_name"])
+        # With a scaling: section, the update keeps the autoscaled counts and steps around what AWS refuses.
+        release_scaling, update_endpoint_kwargs = scaling_update_tasks(
+            pipeline, endpoint_config.output["endpoint_config_name"], promotion.get("update_endpoint_kwargs"))
         deploy = DeployEndpointOperator(
             task_id="deploy_endpoint",
             endpoint_name=endpoint.name,
@@ -68,10 +78,12 @@ def build_release_dag(pipeline: PipelineConfig) -> DAG:
             replace_failed=endpoint.replace_failed,
             tags=pipeline.aws_tags,
             **waiter_arguments(endpoint.waiter),
-            **promotion,
+            update_endpoint_kwargs=update_endpoint_kwargs,
         )
         if promotion_alarms is not None:
             promotion_alarms >> deploy
+        if release_scaling is not None:
+            release_scaling >> deploy
         smoke_tests = [smoke_test_task(pipeline, test, deploy.output["endpoint_name"])
                        for test in pipeline.smoke_tests]
 
@@ -92,6 +104,9 @@ def build_release_dag(pipeline: PipelineConfig) -> DAG:
             return extra
 
         publish = publish_endpoint(deploy.output, model_data_sha256)
+        apply_scaling = apply_scaling_task(pipeline, deploy.output["endpoint_name"])
+        if apply_scaling is not None:
+            apply_scaling >> publish  # the Asset announces an endpoint that scales as its file says
         monitoring = monitoring_tasks(pipeline, deploy.output["endpoint_name"])
         if monitoring:
             # The Asset comes last: its consumers (model_monitoring) need the baseline and the schedule.

@@ -126,3 +126,37 @@ def promotion_task(pipeline: PipelineConfig, endpoint_config_name: object) -> tu
         variant_names=variants,
     )
     return alarms, {"update_endpoint_kwargs": {"DeploymentConfig": deployment_config(promotion, names)}}
+
+
+def scaling_update_tasks(pipeline: PipelineConfig, endpoint_config_name: object,
+                         update_endpoint_kwargs: dict | None) -> tuple[object | None, dict | None]:
+    """
+    For a pipeline with a ``scaling:`` section: the ``release_scaling_for_update`` task (deregisters the
+    targets AWS would refuse the update for: an instance-type change) and ``deploy_endpoint``'s
+    UpdateEndpoint arguments with ``RetainAllVariantProperties`` (the update keeps the autoscaler's instance
+    counts). ``(None, update_endpoint_kwargs)`` without the section.
+    """
+    from sagemaker_ops.operators.autoscaling import ReleaseScalingForUpdateOperator
+
+    if pipeline.scaling is None:
+        return None, update_endpoint_kwargs
+    release = ReleaseScalingForUpdateOperator(task_id="release_scaling_for_update",
+                                              endpoint_name=pipeline.endpoint.name,
+                                              endpoint_config_name=endpoint_config_name)
+    return release, {**(update_endpoint_kwargs or {}), "RetainAllVariantProperties": True}
+
+
+def apply_scaling_task(pipeline: PipelineConfig, endpoint_name: object, target_value: object = None) -> object | None:
+    """
+    ``apply_scaling`` after the deploy, for a pipeline with a ``scaling:`` section (else None).
+
+    ``target_value`` overrides the target of the SageMakerVariantInvocationsPerInstance policies: the
+    benchmark step passes the target derived from its measured capacity here (an XComArg).
+    """
+    from sagemaker_ops.operators.autoscaling import ApplyScalingOperator
+
+    if pipeline.scaling is None:
+        return None
+    return ApplyScalingOperator(task_id="apply_scaling", endpoint_name=endpoint_name,
+                                scaling=pipeline.scaling.document, target_value=target_value,
+                                **waiter_arguments(pipeline.endpoint.waiter, deferrable=False))

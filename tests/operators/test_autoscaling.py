@@ -10,6 +10,7 @@ import botocore.client
 import pytest
 
 from sagemaker_ops.operators.autoscaling import ApplyScalingOperator, ReleaseScalingForUpdateOperator
+from sagemaker_ops.operators.promotion import PromoteEndpointOperator
 from sagemaker_ops.pipeline import PipelineConfigError
 from tests.emulator.conftest import deployer  # noqa: F401 - the fixture
 
@@ -170,3 +171,19 @@ def test_an_instance_type_change_deregisters_the_target_and_a_model_change_does_
                                                endpoint_config_name=other_type).execute({})
     assert released["deregistered"] == [key(endpoint)["ResourceId"]]
     assert described(emulator, endpoint)["targets"] == []
+
+
+def test_a_guarded_promotion_keeps_the_scaled_instance_count(emulator, deployer, endpoint):
+    deployer.sm.update_endpoint_weights_and_capacities(  # what the autoscaler does on a scale-out
+        EndpointName=endpoint, DesiredWeightsAndCapacities=[{"VariantName": VARIANT, "DesiredInstanceCount": 2}])
+    deployer.wait(endpoint)
+    new_config = deployer.config(deployer.model(factor=3), count=1)
+
+    PromoteEndpointOperator(task_id="promote", endpoint_name=endpoint, endpoint_config_name=new_config,
+                            promotion={"strategy": "all_at_once", "wait_interval_seconds": 0,
+                                       "alarms": [{"metric": "Invocation5XXErrors", "threshold": 0.05}]},
+                            alarm_names=[], waiter_delay=1, waiter_max_attempts=3600).execute({})
+
+    variant = deployer.sm.describe_endpoint(EndpointName=endpoint)["ProductionVariants"][0]
+    assert (variant["CurrentInstanceCount"], variant["DesiredInstanceCount"]) == (2, 2)
+    assert deployer.invoke(endpoint, {"values": [1]})["result"] == [3.0]

@@ -94,3 +94,9 @@ def test_the_scaling_target_is_the_measured_capacity_times_the_target_utilisatio
     assert scaling["ScalingPolicies"][0]["TargetTracking"]["TargetValue"] == 300
     assert scaling["ScalingPolicies"][1]["TargetTracking"]["TargetValue"] == 100  # 25 % of 4 vCPUs
     assert (scaling["MinCapacity"], scaling["MaxCapacity"]) == (1, 10)
+
+
+def test_windows_without_an_answer_are_never_read():
+    rules = StoppingRules(latency_threshold_ms=5, stop_when_flat=False)
+    windows = [Window(users=1, seconds=60.0, errors=9), window(600, latency_ms=8)]
+    assert chosen_window(windows, rules, stop_reason(windows, rules)) is windows[1]

@@ -71,9 +71,9 @@ def chosen_window(windows: Sequence[Window], rules: StoppingRules, reason: str |
     one), else the most invocations among the windows within the latency threshold."""
     if reason == "invocations flattened":
         return windows[-2]
-    eligible = list(windows)
+    eligible = [w for w in windows if w.latencies_ms]  # the caller has checked that one window has answers
     if rules.latency_threshold_ms is not None:
-        eligible = [w for w in windows if w.latency_ms(rules.percentile) <= rules.latency_threshold_ms] or [windows[0]]
+        eligible = [w for w in eligible if w.latency_ms(rules.percentile) <= rules.latency_threshold_ms] or eligible[:1]
     return max(eligible, key=lambda w: w.invocations_per_minute)
 
 

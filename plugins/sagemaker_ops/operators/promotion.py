@@ -108,6 +108,8 @@ class PromoteEndpointOperator(_EndpointWaitingOperator):
     :param promotion: the promotion section, as a dict (``strategy``, ``canary_size``, ..., ``alarms``).
     :param alarm_names: the AutoRollbackConfiguration alarms; default: the names
         :class:`EnsurePromotionAlarmsOperator` gives the promotion's alarms.
+    :param retain_variant_properties: RetainAllVariantProperties: the variants keep their live instance counts
+        and weights (an autoscaled count survives the promotion) instead of the new config's.
     :param wait_for_completion: wait for the deployment and judge it (else return once it started).
     :param waiter_delay: seconds between two DescribeEndpoint calls while waiting.
     :param waiter_max_attempts: how many DescribeEndpoint calls before giving up.
@@ -121,7 +123,7 @@ class PromoteEndpointOperator(_EndpointWaitingOperator):
 
     @store_arguments
     def __init__(self, *, endpoint_config_name: str, promotion: dict[str, Any], alarm_names: list[str] | None = None,
-                 **kwargs: Any) -> None:
+                 retain_variant_properties: bool = True, **kwargs: Any) -> None:
         super().__init__(**kwargs)
 
     def _validate_change(self) -> None:
@@ -171,7 +173,8 @@ class PromoteEndpointOperator(_EndpointWaitingOperator):
         self.log.info("UpdateEndpoint %s -> %s with %s", self.endpoint_name, self.endpoint_config_name, request)
         try:
             self.hook.conn.update_endpoint(EndpointName=self.endpoint_name,
-                                           EndpointConfigName=self.endpoint_config_name, DeploymentConfig=request)
+                                           EndpointConfigName=self.endpoint_config_name, DeploymentConfig=request,
+                                           RetainAllVariantProperties=self.retain_variant_properties)
         except ClientError as error:
             if "in-progress" in error.response.get("Error", {}).get("Message", ""):
                 return False
