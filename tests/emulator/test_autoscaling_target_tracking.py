@@ -38,6 +38,7 @@ def test_chapter_target_tracking_scales_out_under_load_and_back_in_after(emulato
         scaled_out = activities(aas, endpoint)[0]
         wait_until(lambda: activities(aas, endpoint)[-1]["Description"] == "Setting desired instance count to 1."
                    and activities(aas, endpoint)[-1]["StatusCode"] == "Successful", 90, "the scale-in after the load")
+        wait_until(lambda: watch.seen[-1] == ("InService", 1, 1), 10, "DescribeEndpoint to show 1 serving")
 
     print(f"\nchapter target tracking: datapoint {seen_breach:.1f} per instance per period at "
           f"{REQUESTS_PER_SECOND} req/s -> {expected} instances; endpoint went {watch.seen}")
