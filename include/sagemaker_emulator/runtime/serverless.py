@@ -197,6 +197,12 @@ class ServerlessFleet:
         refuse_routing_headers(self.endpoint, invocation.headers)
         self.admit()  # a throttled request never reaches the model and is not an invocation
         self._admitted += 1
+        if self.limits.provisioned_concurrency:
+            # concurrent executions / provisioned concurrency, sampled as each request starts: what target
+            # tracking on SageMakerVariantProvisionedConcurrencyUtilization follows (Average per period)
+            self.metrics.record(self.region, self.endpoint, self.variant,
+                                "ServerlessProvisionedConcurrencyUtilization",
+                                self._admitted / self.limits.provisioned_concurrency)
         try:
             instance = await self._acquire()
             try:
