@@ -35,6 +35,7 @@ from sagemaker_ops.release_tasks import (
     monitoring_tasks,
     promotion_task,
     scaling_update_tasks,
+    shadow_test_task,
     smoke_test_task,
 )
 from sagemaker_ops.task_arguments import waiter_arguments
@@ -68,6 +69,9 @@ def build_release_dag(pipeline: PipelineConfig) -> DAG:
         )
         # With a promotion: section, a new version of a live endpoint goes out by its strategy, guarded by alarms.
         promotion_alarms, promotion = promotion_task(pipeline, endpoint_config.output["endpoint_config_name"])
+        # With promotion.shadow_test, the new model first answers live requests as the endpoint's shadow;
+        # a first release (no endpoint yet) skips it and deploys.
+        shadow_test = shadow_test_task(pipeline, model.output["model_name"])
         # With a scaling: section, the update keeps the autoscaled counts and steps around what AWS refuses.
         release_scaling, update_endpoint_kwargs = scaling_update_tasks(
             pipeline, endpoint_config.output["endpoint_config_name"], promotion.get("update_endpoint_kwargs"))
@@ -79,11 +83,14 @@ def build_release_dag(pipeline: PipelineConfig) -> DAG:
             tags=pipeline.aws_tags,
             **waiter_arguments(endpoint.waiter),
             update_endpoint_kwargs=update_endpoint_kwargs,
+            trigger_rule="all_success" if shadow_test is None else "none_failed",
         )
         if promotion_alarms is not None:
             promotion_alarms >> deploy
         if release_scaling is not None:
             release_scaling >> deploy
+        if shadow_test is not None:
+            shadow_test >> deploy
         smoke_tests = [smoke_test_task(pipeline, test, deploy.output["endpoint_name"])
                        for test in pipeline.smoke_tests]
 

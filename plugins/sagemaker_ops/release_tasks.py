@@ -128,6 +128,35 @@ def promotion_task(pipeline: PipelineConfig, endpoint_config_name: object) -> tu
     return alarms, {"update_endpoint_kwargs": {"DeploymentConfig": deployment_config(promotion, names)}}
 
 
+def shadow_test_task(pipeline: PipelineConfig, model_name: object) -> object | None:
+    """
+    For a ``promotion.shadow_test``: the new model answers a copy of the live endpoint's requests as its
+    shadow and must meet the section's thresholds before ``deploy_endpoint`` updates the endpoint. The
+    first release (no endpoint yet) and a re-run (the endpoint serves the model already) skip it.
+    None without the block.
+    """
+    from sagemaker_ops.operators.shadow_test import ShadowTestOperator
+    from sagemaker_ops.pipeline.promotion_section import shadow_payloads
+
+    shadow = pipeline.promotion.shadow_test if pipeline.promotion is not None else None
+    if shadow is None:
+        return None
+    return ShadowTestOperator(
+        task_id="shadow_test",
+        endpoint_name=pipeline.endpoint.name,
+        candidate_model_name=model_name,
+        capture_s3_uri=pipeline.artifacts.uri("shadow-tests"),
+        thresholds=shadow.thresholds,
+        payloads=shadow_payloads(shadow, pipeline.smoke_tests),
+        requests=shadow.requests,
+        shadow_share=shadow.share,
+        shadow_instance_type=shadow.instance_type,
+        shadow_instance_count=shadow.instance_count,
+        skip_if_nothing_to_compare=True,
+        **waiter_arguments(pipeline.endpoint.waiter, deferrable=False),
+    )
+
+
 def scaling_update_tasks(pipeline: PipelineConfig, endpoint_config_name: object,
                          update_endpoint_kwargs: dict | None) -> tuple[object | None, dict | None]:
     """

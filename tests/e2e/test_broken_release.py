@@ -2,46 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.e2e.release_runs import REPO, run_release, task_log
 
 pytestmark = pytest.mark.e2e
-
-
-def write_pipeline(folder: Path, name: str, model_dir: Path) -> None:
-    """A copy of the iris pipeline pointing at ``model_dir``, without retries."""
-    text = (REPO / "include/pipelines/iris.yaml").read_text()
-    text = text.replace("name: iris\n", f"name: {name}\n", 1).replace("  name: iris\n", f"  name: {name}\n", 1)
-    text = text.replace("source: ../models/iris", f"source: {model_dir}").replace("retries: 2", "retries: 0")
-    text = text.replace("payload_file: ../data/iris_sample.csv",
-                        f"payload_file: {REPO / 'include/data/iris_sample.csv'}")
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{name}.yaml").write_text(text)
-
-
-def run_release(tmp_path: Path, name: str, model_dir: Path) -> tuple[int, str]:
-    """`airflow dags test` of the release DAG built from a folder holding only this pipeline."""
-    write_pipeline(tmp_path / "pipelines", name, model_dir)
-    env = {**os.environ, "SAGEMAKER_OPS_PIPELINES_DIR": str(tmp_path / "pipelines")}
-    result = subprocess.run([str(Path(sys.executable).with_name("airflow")), "dags", "test",
-                             f"release_{name.replace('-', '_')}"],
-                            env=env, capture_output=True, text=True, timeout=300)
-    return result.returncode, result.stdout + result.stderr
-
-
-def task_log(output: str, task_id: str) -> str:
-    """What the run printed while ``task_id`` ran."""
-    start = output.index(f"[DAG TEST] starting task_id={task_id}")
-    end = output.find("[DAG TEST] end task", start)
-    return output[start:end if end != -1 else None]
 
 
 def test_model_fn_raising_fails_the_deploy_with_the_reason(emulator, airflow_db, tmp_path):

@@ -200,3 +200,49 @@ def test_traffic_shares_split_each_period_between_the_fleets():
                                                   "new_state": "ALARM", "reason": "Threshold Crossed"}]},
         "outcome": {"promoted": False, "summary": "rolled back"}})
     assert page.count("data:image/png;base64,") == 2 and "NOT promoted" in page
+
+
+SHADOW = {"requests": 12, "payloads": [[[5.1, 3.5, 1.4, 0.2]]], "thresholds": {"min_agreement": 0.9}}
+
+
+def test_a_shadow_test_block_is_read_with_its_defaults(tmp_path: Path):
+    document = shipped_document("iris")
+    document["promotion"] = section(shadow_test={"thresholds": {"max_error_rate": 0.01},
+                                                 "payloads": [{"instances": [[1, 2, 3, 4]]}]})
+    shadow = load(tmp_path, document).promotion.shadow_test
+    assert (shadow.requests, shadow.share, shadow.thresholds, shadow.instance_type) == (
+        50, 1.0, {"max_error_rate": 0.01}, None)
+
+
+@pytest.mark.parametrize(("shadow_test", "expected"), [
+    ({**SHADOW, "share": 1.5}, "promotion.shadow_test.share is the share of requests copied to the shadow: "
+                               "at most 1, got 1.5"),
+    ({**SHADOW, "requests": 0}, "promotion.shadow_test.requests must be an integer from 1 to 10000, got 0"),
+    ({**SHADOW, "thresholds": {}}, "promotion.shadow_test.thresholds checks nothing: give at least one of "
+                                   "min_agreement, max_error_rate, max_latency_p99_ratio, max_latency_p99_increase_ms"),
+    ({**SHADOW, "thresholds": {"min_agreement": 2}},
+     "promotion.shadow_test.thresholds.min_agreement is a share: give a number from 0 to 1, got 2.0"),
+    ({**SHADOW, "payloads": "rows"}, "promotion.shadow_test.payloads must be a list of request bodies (JSON values), "
+                                     "got 'rows'"),
+    ({**SHADOW, "payloads": []}, "promotion.shadow_test.payloads is required when no smoke test sends JSON "
+                                 "(application/json); give the request bodies to send"),
+    ({**SHADOW, "window": 10}, "promotion.shadow_test.window is not a known field"),
+])
+def test_shadow_test_errors_name_the_field_and_the_fix(tmp_path: Path, shadow_test: dict, expected: str):
+    document = shipped_document("iris")  # its smoke test sends CSV: a shadow test needs its own payloads
+    document["promotion"] = section(shadow_test=shadow_test)
+    assert any(expected in error for error in errors(tmp_path, document)), errors(tmp_path, document)
+
+
+def test_a_shadow_test_needs_one_instance_variant(tmp_path: Path):
+    document = shipped_document("iris")
+    variant = document["endpoint"]["variants"][0]
+    document["endpoint"]["variants"] = [variant, {**variant, "name": "Challenger"}]
+    document["promotion"] = section(shadow_test=SHADOW)
+    assert any("promotion.shadow_test needs an endpoint with exactly one instance-based, real-time production "
+               "variant" in error for error in errors(tmp_path, document))
+
+
+def test_the_promote_variant_conf_refuses_a_shadow_test():
+    with pytest.raises(PipelineConfigError, match="shadow_test runs in a release pipeline only"):
+        parse_promotion(section(shadow_test=SHADOW))

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from botocore.exceptions import ClientError
 
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 from sagemaker_ops.hooks.sagemaker import SageMakerOpsHook, is_already_exists
 from sagemaker_ops.operators.base import WaitingOperator, check_positive, check_waiter_arguments, store_arguments
 from sagemaker_ops.shadow_comparison import ShadowThresholds, VariantMeasures, agreement, breaches, pair_answers
@@ -77,6 +77,8 @@ class ShadowTestOperator(WaitingOperator[SageMakerOpsHook]):
     :param shadow_share: the share of requests copied to the shadow (0-1].
     :param shadow_instance_type: the shadow's instance type (default: production's).
     :param shadow_instance_count: the shadow's instance count (default: production's).
+    :param skip_if_nothing_to_compare: skip the task (instead of failing or testing a model against itself)
+        when the endpoint does not exist yet (a release's first run) or already serves the candidate (a re-run).
     """
 
     aws_hook_class = SageMakerOpsHook
@@ -93,7 +95,7 @@ class ShadowTestOperator(WaitingOperator[SageMakerOpsHook]):
                  traffic_window_seconds: int | None = None, content_type: str = "application/json",
                  shadow_variant_name: str = "Shadow", shadow_share: float = 1.0,
                  shadow_instance_type: str | None = None, shadow_instance_count: int | None = None,
-                 **kwargs: Any) -> None:
+                 skip_if_nothing_to_compare: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
 
     # -- validation -------------------------------------------------------------------------------
@@ -144,6 +146,8 @@ class ShadowTestOperator(WaitingOperator[SageMakerOpsHook]):
 
     def execute(self, context: Context) -> dict[str, Any]:
         thresholds = self._validate()
+        if self.skip_if_nothing_to_compare:
+            self._skip_if_nothing_to_compare()
         self._wait_settled()
         production_config = self._production_config()
         shadow_config = self._ensure_shadow_config(production_config)
@@ -165,6 +169,16 @@ class ShadowTestOperator(WaitingOperator[SageMakerOpsHook]):
         self.log.info("Shadow test of %s passed: agreement %s over %d pairs", self.candidate_model_name,
                       result["agreement"], result["pairs"])
         return result
+
+    def _skip_if_nothing_to_compare(self) -> None:
+        endpoint = self.hook.describe_or_none("endpoint", self.endpoint_name)
+        if endpoint is None:
+            raise AirflowSkipException(f"Endpoint {self.endpoint_name} does not exist yet: nothing to shadow "
+                                       f"{self.candidate_model_name} against (the first release creates it).")
+        config = self.hook.conn.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
+        if self.candidate_model_name in {variant["ModelName"] for variant in config["ProductionVariants"]}:
+            raise AirflowSkipException(f"Endpoint {self.endpoint_name} already serves {self.candidate_model_name}: "
+                                       "nothing new to shadow-test.")
 
     def _describe_endpoint(self) -> dict[str, Any]:
         endpoint = self.hook.describe_or_none("endpoint", self.endpoint_name)

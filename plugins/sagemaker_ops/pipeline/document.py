@@ -12,7 +12,11 @@ from sagemaker_ops.pipeline.hosting_options import check_serverless_exclusions
 from sagemaker_ops.pipeline.model_section import read_model
 from sagemaker_ops.pipeline.models import ArtifactsConfig, PipelineConfig
 from sagemaker_ops.pipeline.monitoring_section import read_monitoring
-from sagemaker_ops.pipeline.promotion_section import check_promotion_fits_waiter, read_promotion
+from sagemaker_ops.pipeline.promotion_section import (
+    check_promotion_fits_waiter,
+    check_shadow_test_fits,
+    read_promotion,
+)
 from sagemaker_ops.pipeline.scaling_section import check_scaling_fits_endpoint, read_scaling
 from sagemaker_ops.pipeline.smoke_test_section import check_smoke_test_targets, read_smoke_tests
 
@@ -53,6 +57,7 @@ def read_pipeline(fields: FieldReader, document: Any, path: Path) -> PipelineCon
     if top.get("promotion") is not None:
         config["promotion"] = fields.section(top, "promotion", lambda data: read_promotion(fields, data))
         check_promotion_fits_waiter(fields, config["promotion"], config["endpoint"])
+        check_shadow_test_fits(fields, config["promotion"], config["endpoint"], config["smoke_tests"])
     if top.get("scaling") is not None:
         scaling = fields.section(top, "scaling", lambda data: read_scaling(fields, data))
         config["scaling"] = check_scaling_fits_endpoint(fields, scaling, config["endpoint"])

@@ -22,6 +22,7 @@ The same reader validates the promote_variant DAG's conf and the operators' argu
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from sagemaker_ops.pipeline.fields import FieldReader, PipelineConfigError, join
+from sagemaker_ops.shadow_comparison import ShadowThresholds
 
 STRATEGIES = ("all_at_once", "canary", "linear", "rolling")
 # The size field each strategy needs, and AWS's bounds on a capacity percent for it.
@@ -43,7 +45,9 @@ FLEETS = ("all", "green")
 SAGEMAKER_NAMESPACE = "AWS/SageMaker"
 ALARM_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 PROMOTION_FIELDS = {"strategy", "canary_size", "linear_step", "rolling_batch", "rollback_batch",
-                    "wait_interval_seconds", "termination_wait_seconds", "max_execution_timeout_seconds", "alarms"}
+                    "wait_interval_seconds", "termination_wait_seconds", "max_execution_timeout_seconds", "alarms",
+                    "shadow_test"}
+SHADOW_TEST_FIELDS = {"requests", "share", "thresholds", "payloads", "instance_type", "instance_count"}
 ALARM_FIELDS = {"name", "metric", "namespace", "statistic", "percentile", "fleet", "dimensions", "threshold",
                 "comparison", "period", "evaluation_periods", "datapoints_to_alarm", "treat_missing_data"}
 
@@ -79,6 +83,18 @@ class AlarmSpec:
 
 
 @dataclass(frozen=True)
+class ShadowTestConfig:
+    """A shadow test the release runs before it updates a live endpoint (ShadowTestOperator's arguments)."""
+
+    requests: int
+    share: float
+    thresholds: dict[str, float]
+    payloads: tuple[Any, ...] = ()  # empty: the pipeline's JSON smoke-test payloads
+    instance_type: str | None = None
+    instance_count: int | None = None
+
+
+@dataclass(frozen=True)
 class PromotionConfig:
     """How a release replaces the live version: the traffic strategy and the alarms that roll it back."""
 
@@ -89,6 +105,7 @@ class PromotionConfig:
     termination_wait_seconds: int
     max_execution_timeout_seconds: int
     alarms: tuple[AlarmSpec, ...] = field(default=())
+    shadow_test: ShadowTestConfig | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The YAML form again (JSON-serialisable, for XCom and operator arguments)."""
@@ -131,11 +148,65 @@ def read_promotion(fields: FieldReader, data: dict, path: str = "promotion") -> 
         fields.fail(join(path, "max_execution_timeout_seconds"), "must be larger than wait_interval_seconds + "
                     f"termination_wait_seconds ({wait + termination}); raise it or shorten the waits", timeout)
     alarms = read_alarms(fields, data.get("alarms"), join(path, "alarms"))
+    shadow_test = None
+    if data.get("shadow_test") is not None:
+        shadow_path = join(path, "shadow_test")
+        shadow_test = read_shadow_test(fields, fields.mapping(data["shadow_test"], shadow_path), shadow_path)
     if fields.errors:
         return None
     return PromotionConfig(strategy=strategy, size=size, rollback_batch=rollback_batch, wait_interval_seconds=wait,
                            termination_wait_seconds=termination, max_execution_timeout_seconds=timeout,
-                           alarms=alarms)
+                           alarms=alarms, shadow_test=shadow_test)
+
+
+def read_shadow_test(fields: FieldReader, data: dict, path: str) -> ShadowTestConfig | None:
+    """``promotion.shadow_test``: how many requests, the share copied, the thresholds the shadow must meet."""
+    errors_before = len(fields.errors)
+    fields.no_unknown_keys(data, path, SHADOW_TEST_FIELDS)
+    requests = fields.integer(data, path, "requests", minimum=1, maximum=10000, default=50)
+    share = fields.number(data, path, "share", minimum=0.01, default=1.0)
+    if isinstance(share, (int, float)) and share > 1:
+        fields.fail(join(path, "share"), "is the share of requests copied to the shadow: at most 1", share)
+    thresholds = data.get("thresholds")
+    try:
+        ShadowThresholds.parse(thresholds)
+    except ValueError as error:  # "thresholds[.field] <what is wrong>": the field path goes in front
+        field_name, message = str(error).rstrip(".").split(" ", 1)
+        fields.fail(join(path, field_name), message)
+    payloads = data.get("payloads", [])
+    if not isinstance(payloads, list):
+        fields.fail(join(path, "payloads"), "must be a list of request bodies (JSON values)", payloads)
+    instance_type = fields.string(data, path, "instance_type", default=None)
+    instance_count = fields.integer(data, path, "instance_count", minimum=1, default=None)
+    if len(fields.errors) > errors_before:
+        return None
+    return ShadowTestConfig(requests=requests, share=float(share), thresholds=dict(thresholds),
+                            payloads=tuple(payloads), instance_type=instance_type, instance_count=instance_count)
+
+
+def check_shadow_test_fits(fields: FieldReader, promotion: PromotionConfig | None, endpoint: Any,
+                           smoke_tests: Any) -> None:
+    """A shadow test needs one instance-based variant (AWS's rule) and payloads: its own or JSON smoke tests'."""
+    shadow = promotion.shadow_test if promotion is not None else None
+    if shadow is None or endpoint is None:
+        return
+    path = "promotion.shadow_test"
+    variants = endpoint.variants
+    if len(variants) != 1 or variants[0].serverless is not None or endpoint.async_inference is not None:
+        fields.fail(path, "needs an endpoint with exactly one instance-based, real-time production variant "
+                    "(AWS's rule for shadow variants); remove shadow_test or the other variants")
+    if not shadow.payloads and not shadow_payloads(shadow, smoke_tests or ()):
+        fields.fail(join(path, "payloads"), "is required when no smoke test sends JSON (application/json); "
+                    "give the request bodies to send")
+
+
+def shadow_payloads(shadow: ShadowTestConfig, smoke_tests: Any) -> list[Any]:
+    """The shadow test's request bodies: its own, else the JSON smoke tests' payloads."""
+    if shadow.payloads:
+        return list(shadow.payloads)
+    return [json.loads(test.payload) for test in smoke_tests
+            if test.content_type == "application/json" and not test.asynchronous and test.target_model is None
+            and test.target_container_hostname is None and test.target_variant is None]
 
 
 def _size(fields: FieldReader, data: dict, path: str, key: str, lowest: int, highest: int,
@@ -242,6 +313,9 @@ def parse_promotion(value: Any, where: str = "promotion") -> PromotionConfig:
     """A promotion given as a dict (DAG conf, operator argument); ValueError listing every problem."""
     fields = FieldReader(where, Path("."))
     data = fields.mapping(value, where, required=True)
+    if "shadow_test" in data:  # accepted means honoured: only the release DAG runs one
+        fields.fail(join(where, "shadow_test"), "runs in a release pipeline only (its promotion: section); "
+                    "remove it here, or run ShadowTestOperator before this promotion")
     config = read_promotion(fields, data, path="") if not fields.errors else None
     if fields.errors or config is None:
         raise PipelineConfigError(fields.errors)
