@@ -42,8 +42,13 @@ def test_release_iris_shape(dagbag: DagBag):
     dag = dagbag.dags["release_iris"]
     assert dag.catchup is False
     order = ["package_model", "ensure_model", "ensure_endpoint_config", "deploy_endpoint", "smoke_test", "publish_endpoint"]
-    assert sorted(dag.task_ids) == sorted([*order, "ensure_promotion_alarms"])  # iris.yaml has a promotion: section
-    assert "ensure_promotion_alarms" in dag.get_task("deploy_endpoint").upstream_task_ids
+    # iris.yaml has a promotion: section and a scaling: section
+    assert sorted(dag.task_ids) == sorted([*order, "ensure_promotion_alarms", "release_scaling_for_update",
+                                           "apply_scaling"])
+    assert {"ensure_promotion_alarms", "release_scaling_for_update"} <= dag.get_task("deploy_endpoint").upstream_task_ids
+    assert dag.get_task("apply_scaling").upstream_task_ids == {"deploy_endpoint"}
+    assert "apply_scaling" in dag.get_task("publish_endpoint").upstream_task_ids
+    assert dag.get_task("deploy_endpoint").update_endpoint_kwargs["RetainAllVariantProperties"] is True
     for upstream, downstream in zip(order, order[1:]):
         assert upstream in dag.get_task(downstream).upstream_task_ids, f"{upstream} >> {downstream}"
     [outlet] = dag.get_task("publish_endpoint").outlets
