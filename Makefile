@@ -10,7 +10,7 @@ export AIRFLOW_HOME ?= $(CURDIR)/.airflow
 # One demo per hosting option of the book chapter: `make demo-sentiment`, `make demo-ab`, ...
 DEMOS := demo-sentiment demo-direct demo-serial demo-serverless demo-async demo-capture demo-ab demo-monitoring demo-promotion
 
-.PHONY: venv demo test emulator up bench bench-data-quality bench-promotion lock clean $(DEMOS)
+.PHONY: venv demo test emulator up bench bench-data-quality bench-promotion bench-autoscaling lock clean $(DEMOS)
 
 venv: $(STAMP)
 
@@ -74,6 +74,11 @@ bench-data-quality: venv
 # beside the alarm's evaluation period (60 s at time scale 20 = 3 s), 5 runs, same run.
 bench-promotion: venv
 	$(BIN)/python bench/rollback_reaction.py --time-scale 20 --runs 5
+
+# Target tracking's scale-out: first breaching datapoint to new instances serving, beside the AlarmHigh's
+# 3-period window (60 s at time scale 20 = 3 s) and the measured instance start-up time, 3 runs, same run.
+bench-autoscaling: venv
+	$(BIN)/python bench/scaling_reaction.py --time-scale 20 --runs 3
 
 clean:
 	rm -rf $(VENV) .airflow .pytest_cache

@@ -42,9 +42,10 @@ def test_release_iris_shape(dagbag: DagBag):
     dag = dagbag.dags["release_iris"]
     assert dag.catchup is False
     order = ["package_model", "ensure_model", "ensure_endpoint_config", "deploy_endpoint", "smoke_test", "publish_endpoint"]
-    # iris.yaml has a promotion: section and a scaling: section
-    assert sorted(dag.task_ids) == sorted([*order, "ensure_promotion_alarms", "release_scaling_for_update",
-                                           "apply_scaling"])
+    # iris.yaml has a promotion: section (with a shadow test) and a scaling: section
+    assert sorted(dag.task_ids) == sorted([*order, "ensure_promotion_alarms", "shadow_test",
+                                           "release_scaling_for_update", "apply_scaling"])
+    assert "shadow_test" in dag.get_task("deploy_endpoint").upstream_task_ids
     assert {"ensure_promotion_alarms", "release_scaling_for_update"} <= dag.get_task("deploy_endpoint").upstream_task_ids
     assert dag.get_task("apply_scaling").upstream_task_ids == {"deploy_endpoint"}
     assert "apply_scaling" in dag.get_task("publish_endpoint").upstream_task_ids
