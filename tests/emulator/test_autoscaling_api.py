@@ -95,25 +95,27 @@ def test_unknown_targets_policies_and_actions_are_object_not_found(aas, served):
         "ObjectNotFoundException", f"No scheduled action found for {where}, scheduled action name: ghost")
 
 
+def policy_error(aas, endpoint: str, kind: str, config: dict) -> tuple[str, str]:
+    member = "TargetTrackingScalingPolicyConfiguration" if kind == "TargetTrackingScaling" else \
+        "StepScalingPolicyConfiguration"
+    return error_of(aas.put_scaling_policy, PolicyName="refused", ServiceNamespace="sagemaker",
+                    ResourceId=resource(endpoint), ScalableDimension=DIMENSION, PolicyType=kind, **{member: config})
+
+
 def test_policies_the_emulator_cannot_run_are_refused_clearly(aas, served):
     register(aas, served)
-    code, message = error_of(aas.put_scaling_policy, PolicyName="hires", ServiceNamespace="sagemaker",
-                             ResourceId=resource(served), ScalableDimension=DIMENSION,
-                             PolicyType="TargetTrackingScaling",
-                             TargetTrackingScalingPolicyConfiguration={"TargetValue": 5, "PredefinedMetricSpecification": {
-                                 "PredefinedMetricType": "SageMakerVariantConcurrentRequestsPerModelHighResolution"}})
+    hires = {"PredefinedMetricType": "SageMakerVariantConcurrentRequestsPerModelHighResolution"}
+    code, message = policy_error(aas, served, "TargetTrackingScaling",
+                                 {"TargetValue": 5, "PredefinedMetricSpecification": hires})
     assert code == "ValidationException" and "publishes no per-model concurrency" in message
-    code, message = error_of(aas.put_scaling_policy, PolicyName="math", ServiceNamespace="sagemaker",
-                             ResourceId=resource(served), ScalableDimension=DIMENSION,
-                             PolicyType="TargetTrackingScaling",
-                             TargetTrackingScalingPolicyConfiguration={"TargetValue": 5, "CustomizedMetricSpecification": {
-                                 "Metrics": [{"Id": "m1", "Expression": "SUM(METRICS())", "ReturnData": True}]}})
+    math = {"Metrics": [{"Id": "m1", "Expression": "SUM(METRICS())", "ReturnData": True}]}
+    code, message = policy_error(aas, served, "TargetTrackingScaling",
+                                 {"TargetValue": 5, "CustomizedMetricSpecification": math})
     assert code == "ValidationException" and "metric math" in message
-    code, message = error_of(aas.put_scaling_policy, PolicyName="steps", ServiceNamespace="sagemaker",
-                             ResourceId=resource(served), ScalableDimension=DIMENSION, PolicyType="StepScaling",
-                             StepScalingPolicyConfiguration={"AdjustmentType": "ChangeInCapacity", "StepAdjustments": [
-                                 {"MetricIntervalLowerBound": 0, "MetricIntervalUpperBound": 10, "ScalingAdjustment": 1},
-                                 {"MetricIntervalLowerBound": 5, "ScalingAdjustment": 2}]})
+    overlapping = [{"MetricIntervalLowerBound": 0, "MetricIntervalUpperBound": 10, "ScalingAdjustment": 1},
+                   {"MetricIntervalLowerBound": 5, "ScalingAdjustment": 2}]
+    code, message = policy_error(aas, served, "StepScaling",
+                                 {"AdjustmentType": "ChangeInCapacity", "StepAdjustments": overlapping})
     assert code == "ValidationException" and "must not overlap or leave gaps" in message
     code, message = error_of(aas.put_scheduled_action, ScheduledActionName="bad", ServiceNamespace="sagemaker",
                              ResourceId=resource(served), ScalableDimension=DIMENSION,

@@ -31,7 +31,8 @@ class TrackedMetric:
 
 # predefined metric -> (CloudWatch metric name, statistic, the dimension it fits)
 PREDEFINED = {
-    "SageMakerVariantInvocationsPerInstance": ("InvocationsPerInstance", "Sum", "sagemaker:variant:DesiredInstanceCount"),
+    "SageMakerVariantInvocationsPerInstance": ("InvocationsPerInstance", "Sum",
+                                               "sagemaker:variant:DesiredInstanceCount"),
     "SageMakerVariantProvisionedConcurrencyUtilization": ("ServerlessProvisionedConcurrencyUtilization", "Average",
                                                           "sagemaker:variant:DesiredProvisionedConcurrency"),
 }

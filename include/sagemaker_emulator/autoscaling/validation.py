@@ -67,7 +67,7 @@ def check_registration(params: dict[str, Any], endpoint: Any, existing: dict[str
     if dimension == INSTANCE_COUNT and serverless is not None:
         raise ValidationException(f"Variant {variant_name} is serverless and has no instance count: register "
                                   f"{PROVISIONED_CONCURRENCY} for its provisioned concurrency instead.")
-    if dimension == PROVISIONED_CONCURRENCY and (serverless is None or serverless.get("ProvisionedConcurrency") is None):
+    if dimension == PROVISIONED_CONCURRENCY and (serverless or {}).get("ProvisionedConcurrency") is None:
         raise ValidationException(f"{PROVISIONED_CONCURRENCY} fits only a serverless variant with "
                                   f"ProvisionedConcurrency; variant {variant_name} has none. Use {INSTANCE_COUNT} "
                                   "for an instance-based variant.")
