@@ -53,7 +53,8 @@ SCHEDULE_PATTERN = re.compile(
     r"^(at\(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\)"
     r"|rate\([1-9]\d* (minute|minutes|hour|hours|day|days)\)"
     r"|cron\(\S+ \S+ \S+ \S+ \S+ \S+\))$")
-SCHEDULE_EXPECTATION = ("a schedule expression: at(yyyy-mm-ddThh:mm:ss), rate(<n> minute|minutes|hour|hours|day|days) or "
+SCHEDULE_EXPECTATION = ("a schedule expression: at(yyyy-mm-ddThh:mm:ss), "
+                        "rate(<n> minute|minutes|hour|hours|day|days) or "
                         "cron(Minutes Hours Day-of-month Month Day-of-week Year)")
 # PolicyName / ScheduledActionName: 1 to 256 printable characters (no ':' or '/' in the ARN-carried name).
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,256}$")

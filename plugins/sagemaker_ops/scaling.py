@@ -128,7 +128,8 @@ def step_alarm_requests(endpoint_name: str, spec: VariantScalingSpec,
         metric.pop("Unit", None)
         requests.append({
             "AlarmName": step_alarm_name(endpoint_name, spec.variant, policy.name),
-            "AlarmDescription": f"Invokes step scaling policy {policy.name} of {resource_id(endpoint_name, spec.variant)}.",
+            "AlarmDescription": f"Invokes step scaling policy {policy.name} of "
+                                f"{resource_id(endpoint_name, spec.variant)}.",
             **metric, "Period": alarm.period, "EvaluationPeriods": alarm.evaluation_periods,
             "DatapointsToAlarm": alarm.datapoints_to_alarm, "Threshold": alarm.threshold,
             "ComparisonOperator": alarm.comparison, "TreatMissingData": alarm.treat_missing_data,

@@ -46,7 +46,8 @@ def test_release_iris_shape(dagbag: DagBag):
     assert sorted(dag.task_ids) == sorted([*order, "ensure_promotion_alarms", "shadow_test",
                                            "release_scaling_for_update", "apply_scaling"])
     assert "shadow_test" in dag.get_task("deploy_endpoint").upstream_task_ids
-    assert {"ensure_promotion_alarms", "release_scaling_for_update"} <= dag.get_task("deploy_endpoint").upstream_task_ids
+    deploy_upstream = dag.get_task("deploy_endpoint").upstream_task_ids
+    assert {"ensure_promotion_alarms", "release_scaling_for_update"} <= deploy_upstream
     assert dag.get_task("apply_scaling").upstream_task_ids == {"deploy_endpoint"}
     assert "apply_scaling" in dag.get_task("publish_endpoint").upstream_task_ids
     assert dag.get_task("deploy_endpoint").update_endpoint_kwargs["RetainAllVariantProperties"] is True

@@ -136,7 +136,8 @@ def test_the_target_value_parameter_overrides_the_invocations_target(emulator, e
     ({"step_scaling": [{**LATENCY_STEP, "steps": [{"upper_bound": 0, "adjustment": -1},
                                                   {"lower_bound": 10, "adjustment": 1}]}]},
      "must not leave a gap: one step ends at 0, the next starts at 10"),
-    ({"scheduled_actions": [{**NIGHTLY, "schedule": "every night"}]}, "schedule must be a schedule expression: at(yyyy-mm-ddThh:mm:ss)"),
+    ({"scheduled_actions": [{**NIGHTLY, "schedule": "every night"}]},
+     "schedule must be a schedule expression: at(yyyy-mm-ddThh:mm:ss)"),
 ], ids=["min-above-max", "not-predefined", "unknown-metric", "step-gap", "bad-schedule"])
 def test_a_bad_spec_is_refused_before_any_aws_call(endpoint, aws_calls, variant, message):
     aws_calls.clear()

@@ -445,8 +445,9 @@ def _check_metrics(fields: FieldReader, path: str, spec: VariantScalingSpec, dim
         policy_path = f"{path}.target_tracking[{index}]"
         if policy.predefined and PREDEFINED_METRICS[policy.predefined] != dimension:
             fitting = [name for name, dim in PREDEFINED_METRICS.items() if dim == dimension]
-            fields.fail(join(policy_path, "metric"), f"does not fit a {'serverless' if dimension != INSTANCE_COUNT else 'instance-based'} "
-                        f"variant (use {', '.join(fitting)})", policy.predefined)
+            kind = "an instance-based" if dimension == INSTANCE_COUNT else "a serverless"
+            fields.fail(join(policy_path, "metric"), f"does not fit {kind} variant (use {', '.join(fitting)})",
+                        policy.predefined)
         if policy.customized:
             _check_async_metric(fields, join(policy_path, "customized_metric"), policy.customized, is_async)
     for index, step in enumerate(spec.step_scaling):
