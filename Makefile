@@ -10,7 +10,7 @@ export AIRFLOW_HOME ?= $(CURDIR)/.airflow
 # One demo per hosting option of the book chapter: `make demo-sentiment`, `make demo-ab`, ...
 DEMOS := demo-sentiment demo-direct demo-serial demo-serverless demo-async demo-capture demo-ab demo-monitoring demo-promotion
 
-.PHONY: venv demo test emulator up bench bench-data-quality bench-promotion bench-autoscaling lock clean $(DEMOS)
+.PHONY: venv demo test emulator up bench bench-data-quality bench-promotion bench-load-generator bench-autoscaling lock clean $(DEMOS)
 
 venv: $(STAMP)
 
@@ -79,6 +79,10 @@ bench-promotion: venv
 # 3-period window (60 s at time scale 20 = 3 s) and the measured instance start-up time, 3 runs, same run.
 bench-autoscaling: venv
 	$(BIN)/python bench/scaling_reaction.py --time-scale 20 --runs 3
+
+# Our Locust load generator beside wrk against the same trivial endpoint, same run (goal: >= 80% of wrk's req/s).
+bench-load-generator: venv
+	$(BIN)/python bench/load_generator.py --seconds 5 --connections 32 --rounds 3
 
 clean:
 	rm -rf $(VENV) .airflow .pytest_cache

@@ -8,13 +8,18 @@ a real endpoint on AWS or the emulator.
 
 Three ways to load an endpoint:
 
-* ``users`` (closed model): :class:`InvokeUser` (``FastHttpUser``: geventhttpclient, several times
-  HttpUser's throughput), as many as the current stage says (:class:`StagesShape`, a ``LoadTestShape``);
+* ``users`` (closed model): :class:`InvokeUser`, as many as the current stage says
+  (:class:`StagesShape`, a ``LoadTestShape``), each on its own keep-alive connection;
 * ``arrival_rate`` (open model): one :class:`ArrivalRateUser` sends on a fixed timeline through up
   to ``max_in_flight`` connections; latency is counted from the intended send time, requests sent
   more than ``late_after_ms`` late are counted, and those never sent before the end are ``unsent``;
 * ``async``: :class:`AsyncUser` calls InvokeEndpointAsync and polls S3 for the answer (or the error):
   the latency is the time to result.
+
+Locust runs the users, the shape and the timing; the requests themselves go through
+:mod:`sagemaker_ops.load_test.http` rather than FastHttpUser's client, which costs three times the
+CPU per request (see that module: the generator must not be what limits a measured capacity).
+Locust's own request statistics are not used (the :class:`Recorder` keeps raw latencies instead).
 
 Progress goes to stdout once per ``report_interval_seconds`` (the operator streams it into the task
 log); the result document is written to RESULT as JSON.
@@ -27,7 +32,7 @@ from gevent import monkey
 monkey.patch_all()  # before anything imports ssl or sockets (botocore does), as Locust itself would
 
 import json  # noqa: E402 - after the patch, on purpose
-import os
+import resource
 import sys
 import time
 from typing import Any
@@ -35,10 +40,12 @@ from typing import Any
 import gevent
 import gevent.event
 import gevent.pool
-from locust import FastHttpUser, LoadTestShape, User, constant, task
+import gevent.queue
+from locust import LoadTestShape, User, constant, task
 from locust.env import Environment
 
 from sagemaker_ops.load_test.plan import LoadTestPlan, capacity, percentiles, users_of
+from sagemaker_ops.load_test.http import KeepAliveConnection, encode_request
 from sagemaker_ops.load_test.signing import Signer
 
 PLAN: LoadTestPlan  # set by main() before any user starts
@@ -141,59 +148,77 @@ class Recorder:
 RECORDER: Recorder
 
 
-def _invocation_path() -> str:
-    return f"/endpoints/{PLAN.endpoint_name}/invocations"
+class SignedRequest:
+    """The InvokeEndpoint request's bytes, encoded again only when its signature changes (once a second)."""
+
+    def __init__(self, plan: LoadTestPlan) -> None:
+        headers = {"Content-Type": plan.content_type, "Accept": plan.accept}
+        if plan.target_variant:
+            headers["X-Amzn-SageMaker-Target-Variant"] = plan.target_variant
+        self.url = f"{plan.runtime_url.rstrip('/')}/endpoints/{plan.endpoint_name}/invocations"
+        self.body = plan.payload.encode()
+        self.signer = Signer(self.url, self.body, headers, plan.region)
+        self._headers: dict[str, str] | None = None
+        self._bytes = b""
+
+    def bytes(self) -> bytes:
+        headers = self.signer.headers()
+        if headers is not self._headers:
+            self._headers, self._bytes = headers, encode_request("POST", self.url, headers, self.body)
+        return self._bytes
 
 
-def _signer() -> Signer:
-    headers = {"Content-Type": PLAN.content_type, "Accept": PLAN.accept}
-    if PLAN.target_variant:
-        headers["X-Amzn-SageMaker-Target-Variant"] = PLAN.target_variant
-    return Signer(PLAN.runtime_url.rstrip("/") + _invocation_path(), PLAN.payload.encode(), headers, PLAN.region)
+REQUEST: SignedRequest
 
 
-class _InvokingUser(FastHttpUser):
-    """A FastHttpUser that POSTs the plan's payload to the endpoint, signed."""
+class InvokeUser(User):
+    """A closed-model user: the next request as soon as the previous one is answered, on its own
+    keep-alive connection (:mod:`sagemaker_ops.load_test.http`: a third of FastHttpUser's CPU per request)."""
 
-    abstract = True
     wait_time = constant(0)
 
     def on_start(self) -> None:
-        self.signer = _signer()
-        self.body = PLAN.payload.encode()
+        self.connection = KeepAliveConnection(REQUEST.url)
 
-
-class InvokeUser(_InvokingUser):
-    """A closed-model user: the next request as soon as the previous one is answered."""
+    def on_stop(self) -> None:
+        self.connection.close()
 
     @task
     def invoke(self) -> None:
-        send(self, time.time())
+        # One task that loops rather than one task per request: Locust's scheduling between tasks (wait
+        # time, task choice, a yield) would cost as much CPU as the request. The runner stops the loop.
+        while True:
+            send(self.connection, time.time())
 
 
-def send(user: FastHttpUser, intended: float) -> None:
+def send(connection: KeepAliveConnection, intended: float) -> None:
     """One InvokeEndpoint, recorded against the stage of its intended time."""
     sent = time.time()
     stage = RECORDER.stage_at(intended)
     after_idle = RECORDER.sending(sent)
     try:
-        response = user.client.request("POST", _invocation_path(), data=user.body, headers=user.signer.headers(),
-                                       name="InvokeEndpoint")
+        status, body = connection.request(REQUEST.bytes())
     except gevent.GreenletExit:  # the test ended with this request in flight: neither answer nor error
         RECORDER.in_flight -= 1
         RECORDER.unfinished += 1
         raise
-    status = response.status_code or 0
-    error = None if 200 <= status < 300 else (response.text or str(response.error))
+    except OSError as error:  # refused, reset, timed out: an error answer, and a new connection next time
+        connection.close()
+        status, body = 0, str(error).encode()
+    error = None if 200 <= status < 300 else body.decode("utf-8", "replace")
     RECORDER.answered(stage, intended, sent, status, after_idle, error)
 
 
-class ArrivalRateUser(_InvokingUser):
-    """The open model: one user that sends each request at its due time through a pool of connections."""
+class ArrivalRateUser(User):
+    """The open model: one user that sends each request at its due time through up to ``max_in_flight``
+    connections."""
+
+    wait_time = constant(0)
 
     @task
     def follow_timeline(self) -> None:
         pool = gevent.pool.Pool(PLAN.max_in_flight)
+        idle = gevent.queue.LifoQueue()  # connections not in use (the pool bounds how many exist)
         end = RECORDER.ends[-1]
         stage_start = RECORDER.start
         for stage in PLAN.stages:
@@ -208,7 +233,7 @@ class ArrivalRateUser(_InvokingUser):
                     RECORDER.unsent += count - index + sum(int(s.value * s.duration_seconds)
                                                            for s in PLAN.stages[PLAN.stages.index(stage) + 1:])
                     return self._finish(pool)
-                pool.spawn(send, self, intended)
+                pool.spawn(_send_on_idle_connection, idle, intended)
             stage_start += stage.duration_seconds
         self._finish(pool)
 
@@ -216,6 +241,14 @@ class ArrivalRateUser(_InvokingUser):
         pool.join(timeout=DRAIN_SECONDS)
         TIMELINE_DONE.set()
         gevent.sleep(3600)  # idle until the runner stops this user
+
+
+def _send_on_idle_connection(idle: gevent.queue.LifoQueue, intended: float) -> None:
+    connection = idle.get() if idle.qsize() else KeepAliveConnection(REQUEST.url)
+    try:
+        send(connection, intended)
+    finally:
+        idle.put(connection)
 
 
 class AsyncUser(User):
@@ -277,16 +310,16 @@ TIMELINE_DONE = gevent.event.Event()
 
 def run(plan: LoadTestPlan) -> dict[str, Any]:
     """Follow the plan; the result document (see :meth:`Recorder.result`)."""
-    global PLAN, RECORDER
-    PLAN, RECORDER = plan, Recorder(plan)
+    global PLAN, RECORDER, REQUEST
+    PLAN, RECORDER, REQUEST = plan, Recorder(plan), SignedRequest(plan)
     if plan.model == "arrival_rate":
-        ArrivalRateUser.concurrency = plan.max_in_flight
         user_class, shape = ArrivalRateUser, None
     else:
         user_class, shape = (AsyncUser if plan.model == "async" else InvokeUser), StagesShape()
     environment = Environment(user_classes=[user_class], shape_class=shape, host=plan.runtime_url,
                               catch_exceptions=True)
     runner = environment.create_local_runner()
+    cpu_at_start = _cpu_seconds()
     RECORDER.begin(time.time())
     reporter = gevent.spawn(_report_progress)
     if shape is not None:
@@ -300,7 +333,22 @@ def run(plan: LoadTestPlan) -> dict[str, Any]:
         TIMELINE_DONE.wait(timeout=DRAIN_SECONDS + 1)
     reporter.kill()
     runner.quit()
-    return RECORDER.result()
+    result = RECORDER.result()
+    result["generator"] = _generator_load(cpu_at_start, time.time() - RECORDER.start, result["totals"]["requests"])
+    return result
+
+
+def _generator_load(cpu_at_start: float, seconds: float, requests: int) -> dict[str, float]:
+    """This process's CPU during the test (imports excluded): near a whole core, the generator, not the
+    endpoint, may be what limited the throughput."""
+    cpu = _cpu_seconds() - cpu_at_start
+    return {"cpu_seconds": round(cpu, 3), "cpu_share_of_a_core": round(cpu / max(seconds, 1e-9), 3),
+            "cpu_us_per_request": round(cpu * 1e6 / max(requests, 1), 1)}
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _report_progress() -> None:

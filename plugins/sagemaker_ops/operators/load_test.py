@@ -16,6 +16,8 @@ from sagemaker_ops.specs import check_resource_name
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+GENERATOR_BUSY_SHARE = 0.8  # the Locust process is one gevent loop: near a whole core it limits what it measures
+
 
 class LoadTestOperator(SageMakerOpsOperator[SageMakerRuntimeHook]):
     """
@@ -110,6 +112,10 @@ class LoadTestOperator(SageMakerOpsOperator[SageMakerRuntimeHook]):
             latency = step["latency_ms"]
             self.log.info("%-14s %8g %9.1f %9.1f %9.1f %9d %7d", step["name"], step["value"], step["throughput_rps"],
                           latency.get("p50", 0), latency.get("p99", 0), step["requests"], step["errors"])
+        generator = result.get("generator", {})
+        if generator.get("cpu_share_of_a_core", 0) > GENERATOR_BUSY_SHARE:
+            self.log.warning("The load generator used %.0f%% of a core: it, not the endpoint, may have limited the "
+                             "throughput measured.", 100 * generator["cpu_share_of_a_core"])
         totals = result["totals"]
         self.log.info("Late: %d, unsent: %d, unfinished: %d, after idle: %d; status codes %s; result in %s",
                       totals["late"], totals["unsent"], totals["unfinished"], result["after_idle"]["requests"],
