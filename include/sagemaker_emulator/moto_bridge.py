@@ -25,6 +25,9 @@ class MotoGateway:
     def __init__(self, threads: int = 8):
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
+        from sagemaker_emulator import cloudwatch_percentiles
+
+        cloudwatch_percentiles.install()  # percentiles in GetMetricStatistics / GetMetricData
         self._app = DomainDispatcherApplication(create_backend_app)
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="moto")
 
