@@ -300,7 +300,10 @@ def test_the_release_path_fails_a_rolled_back_update_too(deployer):
     deploy = DeployEndpointOperator(task_id="deploy_endpoint", endpoint_name=endpoint, endpoint_config_name=green,
                                     update_endpoint_kwargs={"DeploymentConfig": deployment_config(spec, names)},
                                     waiter_delay=1, waiter_max_attempts=600)
-    with Traffic(deployer, endpoint) as traffic, pytest.raises(EndpointDeploymentError, match="rolled back"):
+    with Traffic(deployer, endpoint) as traffic, pytest.raises(EndpointDeploymentError, match="rolled back") as failed:
         deploy.execute({})
     assert names[0] in deployer.sm.describe_endpoint(EndpointName=endpoint)["FailureReason"]
+    message = str(failed.value)
+    assert f"Promotion of endpoint {endpoint} to {green} was rolled back; the endpoint serves {blue}" in message
+    assert f"Alarm {names[0]} is " in message and "Threshold Crossed" in message  # the alarm's StateReason
     assert set(traffic.answers) == {BLUE}

@@ -176,7 +176,7 @@ class DeployEndpointOperator(_EndpointWaitingOperator):
             if step.action is Action.DONE:
                 return self._result(endpoint, actions_taken)
             if step.action is Action.FAIL:
-                raise EndpointDeploymentError(step.reason)
+                raise EndpointDeploymentError(self._with_rollback_alarms(step.reason, endpoint))
             if step.action in (Action.WAIT_SETTLED, Action.WAIT_DELETED) and wait_error:
                 raise EndpointDeploymentError(f"{step.reason} Gave up waiting: {wait_error}")
             if not self._act(step.action, actions_taken):
@@ -191,6 +191,22 @@ class DeployEndpointOperator(_EndpointWaitingOperator):
         raise EndpointDeploymentError(
             f"Endpoint {self.endpoint_name} did not converge in {self.max_steps} steps (actions {actions_taken})."
         )
+
+    def _with_rollback_alarms(self, reason: str, endpoint: dict | None) -> str:
+        """A guarded update that was rolled back (or whose rollback failed): the reason plus the rollback
+        alarms that fired, with their StateReason and what the endpoint serves."""
+        from sagemaker_ops.hooks.cloudwatch import CloudWatchHook
+        from sagemaker_ops.promotion import rollback_message
+
+        rollback = ((self.update_endpoint_kwargs or {}).get("DeploymentConfig") or {}).get(
+            "AutoRollbackConfiguration") or {}
+        names = [alarm["AlarmName"] for alarm in rollback.get("Alarms", [])]
+        rolled_back = endpoint is not None and (endpoint.get("EndpointStatus") == "UpdateRollbackFailed" or (
+            endpoint.get("EndpointStatus") == "InService" and endpoint.get("EndpointConfigName") != self.endpoint_config_name))
+        if not names or not rolled_back:
+            return reason
+        alarms = CloudWatchHook(**self._hook_parameters).describe_alarms(names)
+        return f"{reason}\n{rollback_message(endpoint, self.endpoint_config_name, alarms)}"
 
     def _act(self, action: Action, actions_taken: list[str]) -> bool:
         """Start ``action`` (waits start nothing). Return False if AWS says someone else got there first."""
