@@ -220,6 +220,7 @@ def test_a_deferred_promotion_judges_the_outcome_from_the_trigger_event(deployer
     event = asyncio.run(first_event(deferred.value.trigger))
     result = operator.execute_complete({}, event)
     assert result["endpoint_config_name"] == green and result["actions_taken"] == ["update"]
+    assert result["previous_endpoint_config_name"] == blue  # carried through the deferral
 
 
 def test_a_retry_during_an_update_waits_for_it_instead_of_starting_another(deployer):

@@ -27,6 +27,9 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 
+PREVIOUS_MARK = "previous:"  # an actions_taken entry naming the config served before this task's update
+
+
 class PromotionFailed(AirflowFailException):
     """A promotion did not end InService on its target config (a rollback, or a broken endpoint).
 
@@ -158,6 +161,8 @@ class PromoteEndpointOperator(_EndpointWaitingOperator):
                 previous = endpoint.get("EndpointConfigName")
                 if not self._update(actions_taken):
                     continue
+                # Carried through a deferral (the trigger hands actions_taken back) for the result.
+                actions_taken.append(f"{PREVIOUS_MARK}{previous}")
                 if not self.wait_for_completion:
                     return self._result(self.hook.describe_or_none("endpoint", self.endpoint_name), previous,
                                         actions_taken)
@@ -201,6 +206,9 @@ class PromoteEndpointOperator(_EndpointWaitingOperator):
 
     def _result(self, endpoint: dict[str, Any] | None, previous: str | None, actions_taken: list[str]) -> dict:
         endpoint = endpoint or {}
+        marks = [action.removeprefix(PREVIOUS_MARK) for action in actions_taken if action.startswith(PREVIOUS_MARK)]
+        previous = previous or (marks[-1] if marks else None)
+        actions_taken = [action for action in actions_taken if not action.startswith(PREVIOUS_MARK)]
         return {
             "endpoint_name": self.endpoint_name,
             "endpoint_config_name": endpoint.get("EndpointConfigName"),
