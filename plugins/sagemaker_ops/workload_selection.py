@@ -198,17 +198,24 @@ def _real_time(requirements: Requirements, candidates: list[MeasuredCandidate], 
     if not instances:
         raise WorkloadSelectionError("Real-time inference needs an instance configuration, and none was measured "
                                      "successfully: add instance candidates to benchmark.candidates.", reasons)
-    meeting = _meeting_sla(instances, requirements, reasons)
-    if not meeting:
+    best = cheapest_meeting_sla(instances, requirements, reasons)
+    if best is None:
         raise WorkloadSelectionError(f"No instance configuration meets the latency SLA "
                                      f"({requirements.latency_percentile} <= {requirements.latency_sla_ms:g} ms): "
                                      "benchmark larger instances or relax the SLA.", reasons)
-    priced = [c for c in meeting if c.cost_per_inference is not None]
-    best = min(priced or meeting, key=lambda c: (c.cost_per_inference or math.inf, -c.max_rps))
     reasons.append(f"Real-time on {best.name}: of the configurations meeting the SLA it has the lowest cost per "
                    f"inference (${(best.cost_per_million or 0):.2f} per million at its measured "
                    f"{best.max_rps:.0f} requests/s).")
     return _budgeted(Selection(REAL_TIME, best.name, reasons), best, requirements)
+
+
+def cheapest_meeting_sla(candidates: list[MeasuredCandidate], requirements: Requirements,
+                         reasons: list[str]) -> MeasuredCandidate | None:
+    """Of the candidates within the latency SLA, the lowest cost per inference (then the most
+    throughput); None when none meets it. Each candidate's verdict is appended to ``reasons``."""
+    meeting = _meeting_sla(candidates, requirements, reasons)
+    priced = [c for c in meeting if c.cost_per_inference is not None]
+    return min(priced or meeting, key=lambda c: (c.cost_per_inference or math.inf, -c.max_rps), default=None)
 
 
 def _meeting_sla(candidates: list[MeasuredCandidate], requirements: Requirements,
