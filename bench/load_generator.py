@@ -103,7 +103,8 @@ def main() -> int:
 def report(rounds: list[dict], args: argparse.Namespace, with_wrk: bool) -> int:
     print(f"\nTrivial model through the emulator, {args.connections} connections, {args.seconds:g} s per run, "
           f"{args.rounds} rounds, {os.cpu_count()} cores shared by generator, emulator and model worker")
-    print(f"{'round':<7}{'wrk req/s':>11}{'ours req/s':>12}{'ours/wrk':>10}{'wrk CPU us/req':>16}{'ours CPU us/req':>17}")
+    print(f"{'round':<7}{'wrk req/s':>11}{'ours req/s':>12}{'ours/wrk':>10}{'wrk CPU us/req':>16}"
+          f"{'ours CPU us/req':>17}")
     shares = []
     for number, measured in enumerate(rounds, 1):
         ours, reference = measured["ours"], measured["wrk"]
