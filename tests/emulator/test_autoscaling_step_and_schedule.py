@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 
 import requests
 
@@ -13,6 +14,7 @@ from tests.emulator.autoscaling_support import DIMENSION, EndpointWatch, SteadyL
 from tests.emulator.conftest import wait_until
 
 THRESHOLD = 5.0
+PERIOD_SECONDS = 60 / 20  # one minute at the tests' time scale
 STEPS = [{"MetricIntervalLowerBound": 0, "MetricIntervalUpperBound": 10, "ScalingAdjustment": 1},
          {"MetricIntervalLowerBound": 10, "ScalingAdjustment": 2}]
 
@@ -89,3 +91,25 @@ def test_scheduled_actions_move_capacity_into_their_range_and_failures_are_liste
                                            ResourceIds=[resource(endpoint)])["ScalableTargets"][0]
     assert (target["MinCapacity"], target["MaxCapacity"]) == (3, 4)
     assert ("Updating", 3, 1) in watch.seen
+
+
+def test_suspended_scheduled_scaling_skips_runs_until_resumed(emulator, deployer):
+    aas = emulator.client("application-autoscaling")
+    endpoint = deployer.endpoint(deployer.config(deployer.model()))
+    aas.register_scalable_target(ServiceNamespace="sagemaker", ResourceId=resource(endpoint),
+                                 ScalableDimension=DIMENSION, MinCapacity=1, MaxCapacity=3,
+                                 SuspendedState={"ScheduledScalingSuspended": True})
+    aas.put_scheduled_action(ServiceNamespace="sagemaker", ScheduledActionName="every-minute",
+                             ResourceId=resource(endpoint), ScalableDimension=DIMENSION, Schedule="rate(1 minute)",
+                             ScalableTargetAction={"MinCapacity": 2})
+    time.sleep(2 * PERIOD_SECONDS + 1)  # two runs come and go while suspended
+    target = aas.describe_scalable_targets(ServiceNamespace="sagemaker",
+                                           ResourceIds=[resource(endpoint)])["ScalableTargets"][0]
+    assert target["MinCapacity"] == 1 and activities(aas, endpoint) == []
+    aas.register_scalable_target(ServiceNamespace="sagemaker", ResourceId=resource(endpoint),
+                                 ScalableDimension=DIMENSION, SuspendedState={"ScheduledScalingSuspended": False})
+    done = wait_until(lambda: [a for a in activities(aas, endpoint) if a["StatusCode"] == "Successful"], 30,
+                      "the resumed schedule to scale out")[0]
+    assert done["Description"] == "Setting desired instance count to 2."
+    assert done["Cause"] == "scheduled action name every-minute was triggered"
+
