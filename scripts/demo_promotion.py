@@ -138,7 +138,7 @@ def demo_promotion(emulator_url: str, env: dict[str, str], dag_log: Path, client
             return 1
         if expect_failure:
             reasons = [line.strip() for line in log.read_text().splitlines()
-                       if ("was rolled back" in line or ("Alarm " in line and " is ALARM" in line))
+                       if ("was rolled back" in line or ("Alarm " in line and " is " in line and "Threshold" in line))
                        and "[info" not in line]
             print("the run failed as it should:\n  " + "\n  ".join(dict.fromkeys(reasons[:4])))
         described = aws["sagemaker"].describe_endpoint(EndpointName=ENDPOINT)
