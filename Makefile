@@ -8,7 +8,8 @@ STAMP := $(VENV)/.installed
 
 export AIRFLOW_HOME ?= $(CURDIR)/.airflow
 # One demo per hosting option of the book chapter: `make demo-sentiment`, `make demo-ab`, ...
-DEMOS := demo-sentiment demo-direct demo-serial demo-serverless demo-async demo-capture demo-ab demo-monitoring demo-promotion
+DEMOS := demo-sentiment demo-direct demo-serial demo-serverless demo-async demo-capture demo-ab demo-monitoring demo-promotion \
+	demo-autoscaling
 
 .PHONY: venv demo test emulator up bench bench-data-quality bench-promotion bench-load-generator bench-autoscaling lock clean $(DEMOS)
 
@@ -48,6 +49,10 @@ demo-monitoring: venv
 # A bad version rolled back by its 5XX alarm, then a canary promotion; reports saved under .airflow/.
 demo-promotion: venv
 	$(BIN)/python scripts/demo.py --dag promote_variant
+# The chapter's target tracking on iris (10 invocations/instance, 1-4 instances), time-scaled: load scales it out
+# to 4 and, once stopped, back in to 1; the report is saved as .airflow/scaling-report.html.
+demo-autoscaling: venv
+	$(BIN)/python scripts/demo_autoscaling.py
 
 # Three workers, one module each at a time (module fixtures deploy endpoints once): most tests wait on
 # endpoints and time-scaled alarms, not on the CPU, so three fit on two cores. Each worker has its own

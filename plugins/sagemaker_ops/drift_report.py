@@ -14,11 +14,11 @@ threshold arithmetic the report reuses) are imported when a report is rendered.
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 from dataclasses import dataclass, field
 from typing import Any
+
+from sagemaker_ops.report_plots import new_figure, png_base64
 
 DEFAULT_THRESHOLD = 0.1
 BASELINE_COLOR, CURRENT_COLOR = "#5c6bc0", "#ef6c00"
@@ -118,22 +118,6 @@ def feature_drifts(baseline: dict[str, Any], current: dict[str, Any], constraint
 # -- plots ----------------------------------------------------------------------------------------
 
 
-def _figure(width: float = 9.0, height: float = 3.0):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(width, height), dpi=90)
-    FigureCanvasAgg(figure)
-    return figure
-
-
-def _png(figure) -> str:
-    buffer = io.BytesIO()
-    figure.tight_layout()
-    figure.savefig(buffer, format="png")
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
 def _plot(drift: FeatureDrift, base: dict[str, Any], cur: dict[str, Any] | None) -> str:
     if drift.kind == "numeric":
         return _numeric_plot(drift, base, cur if cur and "numerical_statistics" in cur else None)
@@ -143,7 +127,7 @@ def _plot(drift: FeatureDrift, base: dict[str, Any], cur: dict[str, Any] | None)
 def _numeric_plot(drift: FeatureDrift, base: dict[str, Any], cur: dict[str, Any] | None) -> str:
     from data_quality import feature_cdf
 
-    figure = _figure()
+    figure = new_figure()
     shares, cdfs = figure.add_subplot(1, 2, 1), figure.add_subplot(1, 2, 2)
     for label, stats, color in (("baseline", base, BASELINE_COLOR), ("window", cur, CURRENT_COLOR)):
         if stats is None:
@@ -165,7 +149,7 @@ def _numeric_plot(drift: FeatureDrift, base: dict[str, Any], cur: dict[str, Any]
     cdfs.set_ylim(0, 1.02)
     for axes in (shares, cdfs):
         axes.legend(loc="best", fontsize=8)
-    return _png(figure)
+    return png_base64(figure)
 
 
 def _string_plot(drift: FeatureDrift, base: dict[str, Any], cur: dict[str, Any] | None) -> str:
@@ -176,7 +160,7 @@ def _string_plot(drift: FeatureDrift, base: dict[str, Any], cur: dict[str, Any] 
     cur_shares = _shares(category_counts(cur)) if cur else {}
     categories = sorted(set(base_shares) | set(cur_shares),
                         key=lambda value: -(base_shares.get(value, 0) + cur_shares.get(value, 0)))[:MAX_CATEGORIES_SHOWN]
-    figure = _figure()
+    figure = new_figure()
     axes = figure.add_subplot(1, 1, 1)
     positions = np.arange(len(categories))
     axes.bar(positions - 0.2, [base_shares.get(c, 0) for c in categories], width=0.4, color=BASELINE_COLOR,
@@ -189,7 +173,7 @@ def _string_plot(drift: FeatureDrift, base: dict[str, Any], cur: dict[str, Any] 
     figure.suptitle(drift.name, fontweight="bold")
     axes.set_title(f"share per category: {_distance_title(drift)}", fontsize=9)
     axes.legend(loc="best", fontsize=8)
-    return _png(figure)
+    return png_base64(figure)
 
 
 def _distance_title(drift: FeatureDrift) -> str:

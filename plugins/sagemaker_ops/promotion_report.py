@@ -9,13 +9,11 @@ when a page is rendered.
 from __future__ import annotations
 
 import html
-from datetime import datetime
 from typing import Any
 
-from sagemaker_ops.drift_report import _figure, _png
+from sagemaker_ops.report_plots import draw_alarm_states, new_figure, png_base64, times
 
 FLEET_COLORS = {"blue": "#1e88e5", "green": "#43a047"}
-STATE_LEVELS = {"OK": 0, "INSUFFICIENT_DATA": 1, "ALARM": 2}
 
 
 def traffic_shares(invocations: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
@@ -53,18 +51,14 @@ window {html.escape(document['window_start'])} to {html.escape(document['window_
 </body></html>"""
 
 
-def _times(values: list[str]) -> list[datetime]:
-    return [datetime.fromisoformat(value) for value in values]
-
-
 def _traffic_plot(invocations: dict[str, dict[str, float]]) -> str:
-    figure = _figure()
+    figure = new_figure()
     axes = figure.add_subplot(1, 1, 1)
     shares = traffic_shares(invocations)
     for fleet, series in shares.items():
         if series:
             points = sorted(series.items())
-            axes.step(_times([t for t, _ in points]), [100 * s for _, s in points], where="post", label=fleet,
+            axes.step(times([t for t, _ in points]), [100 * s for _, s in points], where="post", label=fleet,
                       color=FLEET_COLORS.get(fleet))
     axes.set_ylabel("share of invocations (%)")
     axes.set_ylim(-5, 105)
@@ -73,23 +67,11 @@ def _traffic_plot(invocations: dict[str, dict[str, float]]) -> str:
     else:
         axes.text(0.5, 0.5, "no invocations in the window", ha="center", transform=axes.transAxes)
     figure.autofmt_xdate()
-    return _png(figure)
+    return png_base64(figure)
 
 
 def _alarm_plot(history: dict[str, list[dict[str, str]]], start: str, end: str) -> str:
-    figure = _figure(height=1.0 + 0.8 * max(1, len(history)))
-    axes = figure.add_subplot(1, 1, 1)
-    for row, (name, items) in enumerate(sorted(history.items())):
-        points = [(start, items[0]["old_state"] if items else "INSUFFICIENT_DATA")]
-        points += [(item["time"], item["new_state"]) for item in items] + [(end, items[-1]["new_state"] if items
-                                                                              else "INSUFFICIENT_DATA")]
-        times = _times([t for t, _ in points])
-        levels = [row + 0.3 * STATE_LEVELS.get(state, 1) for _, state in points]
-        axes.step(times, levels, where="post", label=name)
-        for (time, state), level in zip(points[1:-1], levels[1:-1]):
-            axes.annotate(state, (datetime.fromisoformat(time), level), fontsize=7)
-    axes.set_yticks([row + 0.3 for row in range(len(history))], [name[-40:] for name in sorted(history)],
-                    fontsize=7)
-    axes.set_title("per alarm: low = OK, middle = INSUFFICIENT_DATA, high = ALARM", fontsize=9)
+    figure = new_figure(height=1.0 + 0.8 * max(1, len(history)))
+    draw_alarm_states(figure.add_subplot(1, 1, 1), history, start, end)
     figure.autofmt_xdate()
-    return _png(figure)
+    return png_base64(figure)

@@ -6,6 +6,8 @@ The Amazon provider has no CloudWatch metrics/alarms hook (only CloudWatch Logs)
 
 from __future__ import annotations
 
+import json
+from datetime import timezone
 from typing import Any
 
 from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
@@ -54,3 +56,15 @@ class CloudWatchHook(AwsBaseHook):
                                        ScanBy="TimestampAscending"):
             items.extend(page.get("AlarmHistoryItems", []))
         return items
+
+    def state_changes(self, name: str, start: Any, end: Any) -> list[dict[str, str]]:
+        """Alarm ``name``'s state changes in the window as ``{"time", "old_state", "new_state", "reason"}``
+        (UTC ISO times, oldest first): what the reports draw."""
+        changes = []
+        for item in self.alarm_history(name, start, end):
+            data = json.loads(item.get("HistoryData") or "{}")
+            changes.append({"time": item["Timestamp"].astimezone(timezone.utc).isoformat(),
+                            "old_state": data.get("oldState", {}).get("stateValue", ""),
+                            "new_state": data.get("newState", {}).get("stateValue", ""),
+                            "reason": data.get("newState", {}).get("stateReason", item.get("HistorySummary", ""))})
+        return sorted(changes, key=lambda change: change["time"])

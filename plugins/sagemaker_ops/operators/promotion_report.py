@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -128,14 +127,7 @@ class PromotionReportOperator(SageMakerOpsOperator[CloudWatchHook]):
         return sums
 
     def _history(self, name: str, start: datetime, end: datetime) -> list[dict[str, str]]:
-        items = []
-        for item in self.hook.alarm_history(name, start, end):
-            data = json.loads(item.get("HistoryData") or "{}")
-            items.append({"time": item["Timestamp"].astimezone(timezone.utc).isoformat(),
-                          "old_state": data.get("oldState", {}).get("stateValue", ""),
-                          "new_state": data.get("newState", {}).get("stateValue", ""),
-                          "reason": data.get("newState", {}).get("stateReason", item.get("HistorySummary", ""))})
-        return sorted(items, key=lambda entry: entry["time"])
+        return self.hook.state_changes(name, start, end)
 
     def _events(self, start: datetime, end: datetime, history: dict[str, list[dict[str, str]]],
                 endpoint: dict[str, Any], summary: str) -> list[dict[str, str]]:
