@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -10,7 +11,7 @@ from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 from airflow.sdk.exceptions import AirflowException
 from sagemaker_ops.hooks.sagemaker import SageMakerOpsHook, is_not_found
 from sagemaker_ops.operators.base import WaitingOperator, check_waiter_arguments, store_arguments
-from sagemaker_ops.recommendations import choose_recommendation, job_percentile, measured_candidate, recommendation_name
+from sagemaker_ops.recommendations import choose_recommendation, job_percentile, measured_candidate
 from sagemaker_ops.specs import aws_tags, check_resource_name, check_tags
 
 if TYPE_CHECKING:
@@ -36,8 +37,8 @@ class InferenceRecommenderOperator(WaitingOperator[SageMakerOpsHook]):
     ``waiter_delay`` x ``waiter_max_attempts`` room (e.g. 60 s x 180).
 
     Returns ``{"job_name", "job_arn", "recommendation_id", "instance_type", "instance_count",
-    "serverless_config", "metrics", "reasons", "candidates"}`` (``candidates``: every recommendation's
-    name and metrics, for the report).
+    "serverless_config", "metrics", "reasons", "candidates"}`` (``candidates``: every recommendation
+    as a measured candidate of :mod:`sagemaker_ops.workload_selection` with its raw ``metrics``).
 
     :param job_name: the job's name (1-64 characters).
     :param model_name: the SageMaker model to benchmark.
@@ -168,7 +169,8 @@ class InferenceRecommenderOperator(WaitingOperator[SageMakerOpsHook]):
             "instance_type": config.get("InstanceType"), "instance_count": config.get("InitialInstanceCount"),
             "serverless_config": config.get("ServerlessConfig"), "metrics": chosen["Metrics"], "reasons": reasons,
             "percentile": percentile,
-            "candidates": [{"name": recommendation_name(r), "metrics": r["Metrics"]} for r in recommendations],
+            "candidates": [{**dataclasses.asdict(measured_candidate(r, percentile)), "metrics": r["Metrics"]}
+                           for r in recommendations],
         }
 
     def _log_table(self, recommendations: list[dict[str, Any]], percentile: str) -> None:

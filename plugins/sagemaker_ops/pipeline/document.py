@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from sagemaker_ops.pipeline.benchmark_section import read_benchmark
 from sagemaker_ops.pipeline.endpoint_section import read_endpoint
 from sagemaker_ops.pipeline.fields import FieldReader
 from sagemaker_ops.pipeline.hosting_options import check_serverless_exclusions
@@ -26,7 +27,7 @@ PIPELINE_NAME_MAX_LENGTH = 40  # leaves room for "-<spec hash>" in SageMaker's 6
 BUCKET_PATTERN = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 TOP_LEVEL_FIELDS = {"name", "description", "owner", "tags", "schedule", "retries", "retry_delay_seconds",
                     "resource_tags", "model", "artifacts", "endpoint", "smoke_test", "smoke_tests", "monitoring",
-                    "promotion", "scaling"}
+                    "promotion", "scaling", "benchmark"}
 
 
 def read_pipeline(fields: FieldReader, document: Any, path: Path) -> PipelineConfig | None:
@@ -61,6 +62,9 @@ def read_pipeline(fields: FieldReader, document: Any, path: Path) -> PipelineCon
     if top.get("scaling") is not None:
         scaling = fields.section(top, "scaling", lambda data: read_scaling(fields, data))
         config["scaling"] = check_scaling_fits_endpoint(fields, scaling, config["endpoint"])
+    if top.get("benchmark") is not None:
+        config["benchmark"] = fields.section(top, "benchmark", lambda data: read_benchmark(
+            fields, data, config["endpoint"], config["smoke_tests"], artifacts.bucket, name))
     if None not in (config["model"], config["endpoint"], smoke_tests):
         check_serverless_exclusions(fields, config["model"], config["endpoint"])
         for field_path, test in smoke_tests.items():

@@ -244,6 +244,7 @@ class PipelineConfig:
     monitoring: MonitoringConfig | None = None
     promotion: Any = None  # a pipeline.promotion_section.PromotionConfig: how a new version replaces the live one
     scaling: Any = None  # a pipeline.scaling_section.ScalingConfig: Application Auto Scaling of each variant
+    benchmark: Any = None  # a pipeline.benchmark_section.BenchmarkConfig: candidates benchmarked, one chosen
 
     @property
     def smoke_test(self) -> SmokeTestConfig:
