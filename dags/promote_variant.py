@@ -142,6 +142,9 @@ with DAG(
                                  waiter_max_attempts=720)
     report = PromotionReportOperator(task_id="promotion_report", endpoint_name=plan["endpoint_name"],
                                      green_config=plan["endpoint_config_name"],
+                                     # The config replaced, when the promotion got as far as an update.
+                                     blue_config="{{ (ti.xcom_pull(task_ids='promote_endpoint') or {})"
+                                                 ".get('previous_endpoint_config_name') or '' }}",
                                      alarm_names=alarms.output["alarm_names"],
                                      report_s3_uri=REPORTS, period_seconds="{{ params.report_period_seconds }}",
                                      trigger_rule="none_skipped")  # after a rollback too; not after a skip

@@ -3,6 +3,7 @@ a bad version is rolled back, the run fails, and the report still says why."""
 
 from __future__ import annotations
 
+import json
 import threading
 
 import pytest
@@ -63,6 +64,13 @@ def test_a_canary_promotion_succeeds_and_reports(dags, deployer):
     assert returned(run, "promote_endpoint")["endpoint_config_name"] == green
     report = returned(run, "promotion_report")
     assert report["promoted"] is True and report["report_html_uri"].endswith("promotion_report.html")
+    bucket, key = report["report_json_uri"].removeprefix("s3://").split("/", 1)
+    document = json.loads(deployer.s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    assert (document["blue_config"], document["green_config"]) == (blue, green)
+    invocations = document["invocations"]
+    last = max(time for fleet in invocations.values() for time, count in fleet.items() if count)
+    # Once promoted, all traffic is green's (its EndpointConfigName series stops with the deployment).
+    assert invocations["green"].get(last, 0) > 0 and invocations["blue"].get(last, 0) == 0
     assert task_states(run)["shift_traffic"] == "skipped" and task_states(run)["watcher"] == "skipped"
 
 

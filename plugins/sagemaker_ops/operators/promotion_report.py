@@ -65,6 +65,7 @@ class PromotionReportOperator(SageMakerOpsOperator[CloudWatchHook]):
         end = datetime.now(timezone.utc)
         start = self._start(context, end)
         endpoint = SageMakerOpsHook(**self._hook_parameters).describe_or_none("endpoint", self.endpoint_name) or {}
+        self.blue_config = self.blue_config or None  # a template that found no previous config renders ""
         if self.blue_config is None and endpoint.get("EndpointConfigName") != self.green_config:
             self.blue_config = endpoint.get("EndpointConfigName")  # rolled back: the endpoint serves blue
         variants = [v["VariantName"] for v in endpoint.get("ProductionVariants", [])]
@@ -77,7 +78,8 @@ class PromotionReportOperator(SageMakerOpsOperator[CloudWatchHook]):
         document = {
             "endpoint_name": self.endpoint_name, "blue_config": self.blue_config, "green_config": self.green_config,
             "window_start": start.isoformat(), "window_end": end.isoformat(), "period_seconds": self.period_seconds,
-            "invocations": self._invocations(variants, start, end), "alarm_history": history,
+            "invocations": self._invocations(variants, start, end, endpoint.get("LastModifiedTime") if promoted
+                                             else None), "alarm_history": history,
             "events": self._events(start, end, history, endpoint, summary),
             "outcome": {"promoted": promoted, "summary": summary},
         }
@@ -100,18 +102,22 @@ class PromotionReportOperator(SageMakerOpsOperator[CloudWatchHook]):
         started = getattr(dag_run, "start_date", None)
         return started if started else end - timedelta(hours=1)
 
-    def _invocations(self, variants: list[str], start: datetime, end: datetime) -> dict[str, dict[str, float]]:
-        """Invocations per fleet: green from its EndpointConfigName series, blue the rest of the variant's."""
+    def _invocations(self, variants: list[str], start: datetime, end: datetime,
+                     promoted_at: datetime | None) -> dict[str, dict[str, float]]:
+        """Invocations per fleet: green from its EndpointConfigName series (published while the deployment
+        runs), blue the rest of the variant's; once promoted (``promoted_at``), all of it is green's."""
         fleets: dict[str, dict[str, float]] = {"blue": {}, "green": {}}
         for variant in variants:
             dimensions = [{"Name": "EndpointName", "Value": self.endpoint_name},
                           {"Name": "VariantName", "Value": variant}]
             total = self._sums(dimensions, start, end)
             green = self._sums([*dimensions, {"Name": "EndpointConfigName", "Value": self.green_config}], start, end)
-            for time, count in green.items():
-                fleets["green"][time] = fleets["green"].get(time, 0.0) + count
-            for time, count in total.items():
-                fleets["blue"][time] = fleets["blue"].get(time, 0.0) + max(0.0, count - green.get(time, 0.0))
+            for time in total.keys() | green.keys():
+                after = promoted_at is not None and datetime.fromisoformat(time) >= promoted_at
+                green_count = total.get(time, 0.0) if after else green.get(time, 0.0)
+                blue_count = 0.0 if after else max(0.0, total.get(time, 0.0) - green_count)
+                for fleet, count in (("green", green_count), ("blue", blue_count)):
+                    fleets[fleet][time] = fleets[fleet].get(time, 0.0) + count
         return fleets
 
     def _sums(self, dimensions: list[dict[str, str]], start: datetime, end: datetime) -> dict[str, float]:
