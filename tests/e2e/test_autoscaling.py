@@ -1,0 +1,110 @@
+"""iris.yaml's scaling section applied by ApplyScalingOperator to a live endpoint, then real load: the chapter's
+target tracking (10 invocations per instance per minute, 1-4 instances, cooldowns 300 s in / 60 s out) scales
+the endpoint out to what the alarm's measured datapoint asks for, and back in once the load stops, with the
+activities listed and not one request failed. Time scale 20: a minute is 3 s."""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time
+
+import pytest
+
+from tests.emulator.conftest import deployer, wait_until  # noqa: F401 - the fixture
+from tests.unit.pipeline_documents import PIPELINES
+
+pytestmark = pytest.mark.e2e
+
+REQUESTS_PER_SECOND = 14  # 42 invocations per (3 s) minute on one instance: the chapter's jump from 1 to 4
+
+
+class Load:
+    """Invokes the endpoint at a steady pace from a thread, counting answers and failures."""
+
+    def __init__(self, runtime, endpoint: str):
+        self.runtime, self.endpoint = runtime, endpoint
+        self.ok, self.failures = 0, []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        due = time.monotonic()
+        while not self._stop.is_set():
+            try:
+                self.runtime.invoke_endpoint(EndpointName=self.endpoint, ContentType="application/json",
+                                             Body=json.dumps({"values": [1]}))["Body"].read()
+                self.ok += 1
+            except Exception as error:  # noqa: BLE001 - every failure is what the test counts
+                self.failures.append(repr(error))
+            due += 1 / REQUESTS_PER_SECOND
+            self._stop.wait(max(0.0, due - time.monotonic()))
+
+    def __enter__(self) -> Load:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def apply_iris_scaling(endpoint: str) -> dict:
+    """What release_iris's apply_scaling task does, on this endpoint (a release run packages and deploys
+    for a minute first; tests/e2e/test_release_dag.py runs that)."""
+    from sagemaker_ops.operators.autoscaling import ApplyScalingOperator
+    from sagemaker_ops.pipeline import load_pipeline
+
+    scaling = load_pipeline(PIPELINES / "iris.yaml").scaling.document
+    return ApplyScalingOperator(task_id="apply_scaling", endpoint_name=endpoint, scaling=scaling,
+                                waiter_delay=1).execute({})
+
+
+def activities(aas, endpoint: str) -> list[dict]:
+    """Oldest first."""
+    return list(reversed(aas.describe_scaling_activities(
+        ServiceNamespace="sagemaker", ResourceId=f"endpoint/{endpoint}/variant/AllTraffic",
+        ScalableDimension="sagemaker:variant:DesiredInstanceCount")["ScalingActivities"]))
+
+
+def datapoint_that_fired(cloudwatch, alarm: str) -> float:
+    """The newest datapoint ``alarm`` evaluated when it went to ALARM: the measured per-minute rate."""
+    for item in cloudwatch.describe_alarm_history(AlarmName=alarm, HistoryItemType="StateUpdate")["AlarmHistoryItems"]:
+        data = json.loads(item["HistoryData"])
+        if data["newState"]["stateValue"] == "ALARM":
+            return next(p["value"] for p in data["newState"]["stateReasonData"]["evaluatedDatapoints"] if "value" in p)
+    raise AssertionError(f"{alarm} never went to ALARM")
+
+
+def test_iris_scaling_scales_out_under_load_and_back_in(emulator, deployer):  # noqa: F811
+    aas, cloudwatch = emulator.client("application-autoscaling"), emulator.client("cloudwatch")
+    endpoint = deployer.endpoint(deployer.config(deployer.model(), count=1))
+    assert apply_iris_scaling(endpoint)["changed"] is True
+    [policy] = aas.describe_scaling_policies(ServiceNamespace="sagemaker",
+                                             ResourceId=f"endpoint/{endpoint}/variant/AllTraffic")["ScalingPolicies"]
+    high = next(alarm["AlarmName"] for alarm in policy["Alarms"] if "-AlarmHigh-" in alarm["AlarmName"])
+    seen = []
+
+    def serving(count: int) -> bool:
+        variant = deployer.sm.describe_endpoint(EndpointName=endpoint)["ProductionVariants"][0]
+        seen.append((variant["DesiredInstanceCount"], variant["CurrentInstanceCount"]))
+        return variant["CurrentInstanceCount"] == count and variant["DesiredInstanceCount"] == count
+
+    with Load(deployer.runtime, endpoint) as load:
+        wait_until(lambda: any(a["StatusCode"] == "Successful" for a in activities(aas, endpoint)), 60,
+                   "the scale-out")
+        measured = datapoint_that_fired(cloudwatch, high)
+        expected = min(4, math.ceil(1 * measured / 10))
+        wait_until(lambda: serving(expected), 30, f"{expected} instances serving")
+    wait_until(lambda: serving(1), 90, "the scale-in to 1 after the load")
+
+    out, back_in = activities(aas, endpoint)[0], activities(aas, endpoint)[-1]
+    print(f"\niris scaling: AlarmHigh fired on {measured:.0f} invocations per instance per minute -> {expected} "
+          f"instances; DescribeEndpoint (desired, current) went {seen[0]} .. {seen[-1]}; {load.ok} requests answered")
+    assert measured > 10 and expected > 1
+    assert out["Description"] == f"Setting desired instance count to {expected}."
+    assert out["Cause"] == f"monitor alarm {high} in state ALARM triggered policy {policy['PolicyName']}"
+    assert (back_in["Description"], back_in["StatusCode"]) == ("Setting desired instance count to 1.", "Successful")
+    assert (expected, expected) in seen and seen[-1] == (1, 1)  # both seen through DescribeEndpoint
+    assert (load.failures, load.ok > 0) == ([], True)
