@@ -79,3 +79,14 @@ def test_a_flush_starts_a_new_period(published):
     metrics.flush()
     assert published[("us-east-1", "ep", "A", "Invocations")]["StatisticValues"]["SampleCount"] == 1
     assert published[("us-east-1", "ep", "A", "Invocation5XXErrors")]["StatisticValues"]["Sum"] == 1
+
+
+def test_an_async_invocations_model_latency_keeps_its_distribution(published):
+    """Async endpoints record ModelLatency through record(): p99 alarms need its values too."""
+    metrics = EndpointMetrics()
+    for latency in (100.0, 200.0, 200.0, 9000.0):
+        metrics.record_async_invocation("us-east-1", "ep", "A", model_latency_us=latency, status=200)
+    metrics.flush()
+    datum = published[("us-east-1", "ep", "A", "ModelLatency")]
+    assert datum["Distribution"] == [[100.0, 1], [200.0, 2], [9000.0, 1]]
+    assert "Distribution" not in published[("us-east-1", "ep", "A", "Invocation5XXErrors")]

@@ -95,7 +95,7 @@ class EndpointMetrics:
         # publishes under the EndpointConfigName dimension, so an alarm can watch green alone (AWS does this)
         self._invocations: dict[tuple[str, str, str, str], _Invocations] = {}
         # any other metric, keyed (namespace, region, endpoint, variant, metric)
-        self._stats: dict[tuple[str, str, str, str, str], _Stat] = defaultdict(_Stat)
+        self._stats: dict[tuple[str, str, str, str, str], _Stat] = {}
         self._task: asyncio.Task | None = None
 
     def record_invocation(self, region: str, endpoint: str, variant: str, *, instances: int,
@@ -118,8 +118,13 @@ class EndpointMetrics:
 
     def record(self, region: str, endpoint: str, variant: str, metric: str, value: float,
                namespace: str = NAMESPACE) -> None:
-        """Add one datum of any other metric (e.g. the multi-model cache metrics) to the next flush."""
-        self._stats[(namespace, region, endpoint, variant, metric)].add(value)
+        """Add one datum of any other metric (e.g. the multi-model cache metrics) to the next flush. Timings
+        (async ModelLatency, ModelSetupTime, the multi-model loading times) keep their values for percentiles."""
+        key = (namespace, region, endpoint, variant, metric)
+        stat = self._stats.get(key)
+        if stat is None:
+            stat = self._stats[key] = _Sample() if metric in UNITS else _Stat()
+        stat.add(value)
 
     def record_async_invocation(self, region: str, endpoint: str, variant: str, *,
                                 model_latency_us: float | None, status: int) -> None:
@@ -148,7 +153,7 @@ class EndpointMetrics:
                 log.exception("publishing endpoint metrics failed")
 
     def flush(self) -> None:
-        stats, self._stats = self._stats, defaultdict(_Stat)
+        stats, self._stats = self._stats, {}
         invocations, self._invocations = self._invocations, {}
         expanded = [((NAMESPACE, region, endpoint, variant, metric, config), stat)
                     for (region, endpoint, variant, config), aggregate in invocations.items()
