@@ -102,7 +102,8 @@ def render_scaling_report(document: dict[str, Any]) -> str:
     e = html.escape
     target = document.get("target")
     rows = "".join(f"<tr><td>{e(a['start'][11:19])}</td><td>{e(a['status'])}</td><td>{e(a['description'])}</td>"
-                   f"<td>{e(a['cause'])}</td><td>{e(a['message'])}</td></tr>" for a in sorted(document["activities"], key=lambda a: a["start"]))
+                   f"<td>{e(a['cause'])}</td><td>{e(a['message'])}</td></tr>"
+                   for a in sorted(document["activities"], key=lambda a: a["start"]))
     counts = [s["current"] for s in document["instance_counts"] if s["current"] is not None]
     summary = (f"{len(document['activities'])} scaling activities; instances {min(counts, default=0)} to "
                f"{max(counts, default=0)}; {sum(document['invocations'].values()):.0f} invocations in the window")

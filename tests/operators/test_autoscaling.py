@@ -8,9 +8,11 @@ import re
 
 import botocore.client
 import pytest
+from botocore.exceptions import ClientError
 
 from sagemaker_ops.operators.autoscaling import ApplyScalingOperator, ReleaseScalingForUpdateOperator
 from sagemaker_ops.operators.promotion import PromoteEndpointOperator
+from sagemaker_ops.operators.sagemaker_endpoint import DeployEndpointOperator
 from sagemaker_ops.pipeline import PipelineConfigError
 from tests.emulator.conftest import deployer  # noqa: F401 - the fixture
 
@@ -157,7 +159,7 @@ def test_a_real_time_variant_may_not_scale_to_zero_nor_on_an_async_metric(endpoi
     assert writes(aws_calls) == []
 
 
-def test_an_instance_type_change_deregisters_the_target_and_a_model_change_does_not(emulator, deployer, endpoint):
+def test_an_instance_type_change_goes_through_deregister_update_register(emulator, deployer, endpoint):
     apply(endpoint, spec(target_tracking=[INVOCATIONS]))
     same_type = deployer.config(deployer.model(factor=3), count=1)
     kept = ReleaseScalingForUpdateOperator(task_id="release", endpoint_name=endpoint,
@@ -168,10 +170,19 @@ def test_an_instance_type_change_deregisters_the_target_and_a_model_change_does_
     deployer.sm.create_endpoint_config(EndpointConfigName=other_type, ProductionVariants=[{
         "VariantName": VARIANT, "ModelName": deployer.model(), "InstanceType": "ml.c5.large",
         "InitialInstanceCount": 1}])
+    deploy = DeployEndpointOperator(task_id="deploy", endpoint_name=endpoint, endpoint_config_name=other_type,
+                                    update_endpoint_kwargs={"RetainAllVariantProperties": True}, waiter_delay=1)
+    with pytest.raises(ClientError) as refused:  # what AWS answers while the target is registered
+        deploy.execute({})
+    assert refused.value.response["Error"]["Code"] == "ValidationException"
+    assert "changes the instance type of variant AllTraffic from ml.m5.large to ml.c5.large" in str(refused.value)
+
     released = ReleaseScalingForUpdateOperator(task_id="release", endpoint_name=endpoint,
                                                endpoint_config_name=other_type).execute({})
     assert released["deregistered"] == [key(endpoint)["ResourceId"]]
-    assert described(emulator, endpoint)["targets"] == []
+    assert deploy.execute({})["endpoint_config_name"] == other_type
+    again = apply(endpoint, spec(target_tracking=[INVOCATIONS]))
+    assert again["changes"][0].startswith("registered") and len(described(emulator, endpoint)["targets"]) == 1
 
 
 def test_a_guarded_promotion_keeps_the_scaled_instance_count(emulator, deployer, endpoint):
