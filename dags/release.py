@@ -24,6 +24,7 @@ from datetime import timedelta
 import airflow.providers.amazon.aws.operators.base_aws  # noqa: F401
 from airflow.sdk import DAG, Metadata, task
 from sagemaker_ops.assets import endpoint_asset
+from sagemaker_ops.benchmark_tasks import XCOM_AUTOSCALING_TARGET, benchmark_tasks
 from sagemaker_ops.dag_docs import release_doc
 from sagemaker_ops.operators.sagemaker_endpoint import DeployEndpointOperator
 from sagemaker_ops.operators.sagemaker_resources import EnsureEndpointConfigOperator, endpoint_config_requests
@@ -60,11 +61,16 @@ def build_release_dag(pipeline: PipelineConfig) -> DAG:
         },
     ) as dag:
         model, model_data_sha256 = model_tasks(pipeline)
+        config_requests = endpoint_config_requests(endpoint)
+        # With a benchmark: section, the candidates are measured and the chosen configuration is deployed.
+        benchmark = benchmark_tasks(pipeline, model.output["model_name"])
+        if benchmark is not None:
+            config_requests["production_variants"] = benchmark[1]["production_variants"]
         endpoint_config = EnsureEndpointConfigOperator(
             task_id="ensure_endpoint_config",
             name_prefix=f"{pipeline.name}-config",
             model_name=model.output["model_name"],
-            **endpoint_config_requests(endpoint),
+            **config_requests,
             tags=pipeline.aws_tags,
         )
         # With a promotion: section, a new version of a live endpoint goes out by its strategy, guarded by alarms.
@@ -111,7 +117,8 @@ def build_release_dag(pipeline: PipelineConfig) -> DAG:
             return extra
 
         publish = publish_endpoint(deploy.output, model_data_sha256)
-        apply_scaling = apply_scaling_task(pipeline, deploy.output["endpoint_name"])
+        apply_scaling = apply_scaling_task(pipeline, deploy.output["endpoint_name"], target_value=None if benchmark
+                                           is None else benchmark[1][XCOM_AUTOSCALING_TARGET])
         if apply_scaling is not None:
             apply_scaling >> publish  # the Asset announces an endpoint that scales as its file says
         monitoring = monitoring_tasks(pipeline, deploy.output["endpoint_name"])

@@ -44,11 +44,15 @@ def test_release_iris_shape(dagbag: DagBag):
     order = ["package_model", "ensure_model", "ensure_endpoint_config", "deploy_endpoint", "smoke_test", "publish_endpoint"]
     # iris.yaml has a promotion: section (with a shadow test) and a scaling: section
     assert sorted(dag.task_ids) == sorted([*order, "ensure_promotion_alarms", "shadow_test",
-                                           "release_scaling_for_update", "apply_scaling"])
+                                           "release_scaling_for_update", "apply_scaling",
+                                           "benchmark.benchmark_candidates", "benchmark.choose_configuration"])
+    # iris.yaml has a benchmark: section: the chosen configuration is deployed, its capacity sets the target
+    assert "benchmark.choose_configuration" in dag.get_task("ensure_endpoint_config").upstream_task_ids
+    assert dag.get_task("benchmark.benchmark_candidates").upstream_task_ids == {"ensure_model"}
     assert "shadow_test" in dag.get_task("deploy_endpoint").upstream_task_ids
     deploy_upstream = dag.get_task("deploy_endpoint").upstream_task_ids
     assert {"ensure_promotion_alarms", "release_scaling_for_update"} <= deploy_upstream
-    assert dag.get_task("apply_scaling").upstream_task_ids == {"deploy_endpoint"}
+    assert dag.get_task("apply_scaling").upstream_task_ids == {"deploy_endpoint", "benchmark.choose_configuration"}
     assert "apply_scaling" in dag.get_task("publish_endpoint").upstream_task_ids
     assert dag.get_task("deploy_endpoint").update_endpoint_kwargs["RetainAllVariantProperties"] is True
     for upstream, downstream in zip(order, order[1:]):

@@ -50,8 +50,28 @@ def test_release_iris_succeeds_then_converges(release_iris, emulator):
     assert deployment["endpoint_status"] == "InService"
     assert returned(first, "smoke_test")["prediction"] == ["setosa", "versicolor", "virginica"]
 
+    # iris.yaml's benchmark: three candidates measured for real, one chosen and deployed, the scaling target
+    # from its measured capacity per instance.
+    measured = returned(first, "benchmark.benchmark_candidates")
+    choice = returned(first, "benchmark.choose_configuration")
+    assert len(measured["candidates"]) == 3 and measured["reused"] is False
+    chosen = next(c for c in measured["candidates"] if c["name"] == choice["candidate"])
+    assert choice["option"] == "real-time" and chosen["max_rps"] > 0
+    assert choice["autoscaling_target"] == round(chosen["max_rps"] / chosen["instance_count"] * 0.5 * 60, 1)
+    config = emulator.client("sagemaker").describe_endpoint_config(EndpointConfigName=deployment["endpoint_config_name"])
+    assert config["ProductionVariants"][0]["InstanceType"] == chosen["instance_type"]
+    [policy] = emulator.client("application-autoscaling").describe_scaling_policies(
+        ServiceNamespace="sagemaker", ResourceId="endpoint/iris/variant/AllTraffic")["ScalingPolicies"]
+    assert policy["TargetTrackingScalingPolicyConfiguration"]["TargetValue"] == choice["autoscaling_target"]
+    bucket, key = choice["report_s3_uri"].removeprefix("s3://").split("/", 1)
+    report = emulator.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read().decode()
+    assert f"Choice: real-time on {chosen['name']}" in report
+    assert not [e for e in emulator.client("sagemaker").list_endpoints()["Endpoints"]
+                if e["EndpointName"].startswith("iris-bench")]  # the temporary endpoints are gone
+
     second = release_iris.test()
     assert second.state == "success", f"second run ended {second.state}"
+    assert returned(second, "benchmark.benchmark_candidates")["reused"] is True  # same model version
 
     assert returned(second, "package_model") == {**package, "uploaded": False}
     assert returned(second, "ensure_model")["created"] is False
