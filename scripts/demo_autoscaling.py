@@ -111,7 +111,9 @@ def demo_autoscaling(emulator_url: str, env: dict[str, str], dag_log: Path) -> i
     from sagemaker_ops.scaling_report import collect_scaling_report, render_scaling_report
 
     print("running `airflow dags test release_iris` (deploy, then apply_scaling)", flush=True)
-    if run_dag_test("release_iris", env, dag_log) != 0:
+    # The chapter's target of 10 invocations per instance, not the benchmark's measured capacity (which this
+    # load would never reach): the release's benchmark: step then leaves the scaling section's target alone.
+    if run_dag_test("release_iris", env, dag_log, conf={"scaling_target": "pipeline"}) != 0:
         return 1
     aws = clients(emulator_url)
     start = datetime.now(timezone.utc)

@@ -97,8 +97,12 @@ def _settings(pipeline: PipelineConfig) -> dict[str, Any]:
 
 
 @task(multiple_outputs=True)
-def choose_configuration(measured: dict[str, Any], settings: dict[str, Any], model_name: str) -> dict:
-    """The chapter's selection over what was measured; the report; the variant to deploy and the scaling target."""
+def choose_configuration(measured: dict[str, Any], settings: dict[str, Any], model_name: str, dag_run=None) -> dict:
+    """The chapter's selection over what was measured; the report; the variant to deploy and the scaling target.
+
+    A run triggered with ``{"scaling_target": "pipeline"}`` keeps the ``scaling:`` section's own
+    target_value (e.g. a demo of the chapter's target of 10 invocations per instance); the default,
+    ``"benchmark"``, sets it from the measured capacity."""
     import logging
 
     from sagemaker_ops.workload_selection import MeasuredCandidate, Requirements, select_workload
@@ -116,8 +120,14 @@ def choose_configuration(measured: dict[str, Any], settings: dict[str, Any], mod
                                    "deploy (it deploys real-time or serverless endpoints): "
                                    + " ".join(selection.reasons))
     chosen = next(c for c in candidates if c.name == selection.candidate)
-    target = None
-    if chosen.kind == "instance":
+    target, source = None, ((dag_run.conf if dag_run is not None else None) or {}).get("scaling_target", "benchmark")
+    if source not in ("benchmark", "pipeline"):
+        raise ValueError(f"The run's conf scaling_target must be benchmark or pipeline, got {source!r}.")
+    if source == "pipeline":
+        selection.reasons.append("The run's conf says scaling_target=pipeline: the scaling section keeps its own "
+                                 "target_value.")
+        log.info("%s", selection.reasons[-1])
+    elif chosen.kind == "instance":
         target = round(chosen.max_rps_per_instance * settings["safety_factor"] * 60, 1)
         log.info("Autoscaling target: %.1f req/s per instance x %g x 60 = %s invocations per instance per minute",
                  chosen.max_rps_per_instance, settings["safety_factor"], target)

@@ -135,3 +135,36 @@ def test_invalid_settings_fail_before_any_request(emulator_aws):
                              traffic_shape={"kind": "ramp", "start": 1})
     with pytest.raises(ValueError, match=r"traffic_shape of kind ramp takes .*missing \['duration_seconds', 'end'\]"):
         shape.execute({})
+
+
+def test_async_measures_the_time_to_the_result_in_s3(deployer, emulator_aws):  # noqa: F811 - the fixture
+    config = deployer.name("async")
+    deployer.sm.create_endpoint_config(
+        EndpointConfigName=config, AsyncInferenceConfig={"OutputConfig": {
+            "S3OutputPath": f"s3://{BUCKET}/load-test-async/out", "S3FailurePath": f"s3://{BUCKET}/load-test-async/err"}},
+        ProductionVariants=[{"VariantName": "AllTraffic", "ModelName": deployer.model(ECHO_MODEL),
+                             "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}])
+    endpoint = deployer.endpoint(config)
+    summary, document = run(endpoint, emulator_aws, payload=SLOW_PAYLOAD, model="async",
+                            async_input_s3_uri=f"s3://{BUCKET}/load-test-async/in/{uuid.uuid4().hex}.json",
+                            traffic_shape={"kind": "constant", "value": 2, "duration_seconds": 3})
+    totals = document["totals"]
+    assert totals["errors"] == 0 and totals["requests"] >= 2
+    # The model sleeps 0.2 s; the answer is then written to S3 and found by polling.
+    assert totals["latency_ms"]["p50"] >= SLEEP_SECONDS * 1000
+    assert summary["max_rps"] <= 1 / SLEEP_SECONDS * 2  # two serving processes at most (ml.m5.large: 2 vCPUs)
+
+
+def test_serverless_counts_the_cold_start_after_idle(deployer, emulator_aws):  # noqa: F811 - the fixture
+    config = deployer.name("serverless")
+    deployer.sm.create_endpoint_config(EndpointConfigName=config, ProductionVariants=[{
+        "VariantName": "AllTraffic", "ModelName": deployer.model(ECHO_MODEL),
+        "ServerlessConfig": {"MemorySizeInMB": 2048, "MaxConcurrency": 2}}])
+    endpoint = deployer.endpoint(config)
+    summary, document = run(endpoint, emulator_aws, payload=json.dumps({"values": [1]}),
+                            traffic_shape={"kind": "constant", "value": 1, "duration_seconds": 2})
+    after_idle = document["after_idle"]
+    assert summary["after_idle_requests"] == after_idle["requests"] == 1  # the first one woke a worker
+    assert document["totals"]["errors"] == 0 and document["totals"]["requests"] > 1
+    # The cold request waited for a worker to start: slower than any warm one of the same user.
+    assert after_idle["latency_ms"]["max"] >= document["totals"]["latency_ms"]["p50"]
