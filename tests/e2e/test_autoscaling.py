@@ -1,7 +1,10 @@
-"""iris.yaml's scaling section applied by ApplyScalingOperator to a live endpoint, then real load: the chapter's
-target tracking (10 invocations per instance per minute, 1-4 instances, cooldowns 300 s in / 60 s out) scales
-the endpoint out to what the alarm's measured datapoint asks for, and back in once the load stops, with the
-activities listed and not one request failed. Time scale 20: a minute is 3 s."""
+"""The shipped scaling sections applied by ApplyScalingOperator to live endpoints, then real traffic.
+
+iris.yaml: the chapter's target tracking (10 invocations per instance per minute, 1-4 instances, cooldowns
+300 s in / 60 s out) scales the endpoint out to what the alarm's measured datapoint asks for, and back in
+once the load stops, with the activities listed and not one request failed. iris-async.yaml: the idle
+endpoint scales to zero, and the step policy's alarm the operator created brings an instance back when a
+request waits. Time scale 20: a minute is 3 s."""
 
 from __future__ import annotations
 
@@ -50,13 +53,13 @@ class Load:
         self._thread.join()
 
 
-def apply_iris_scaling(endpoint: str) -> dict:
-    """What release_iris's apply_scaling task does, on this endpoint (a release run packages and deploys
+def apply_iris_scaling(endpoint: str, pipeline_file: str = "iris.yaml") -> dict:
+    """What the release's apply_scaling task does, on this endpoint (a release run packages and deploys
     for a minute first; tests/e2e/test_release_dag.py runs that)."""
     from sagemaker_ops.operators.autoscaling import ApplyScalingOperator
     from sagemaker_ops.pipeline import load_pipeline
 
-    scaling = load_pipeline(PIPELINES / "iris.yaml").scaling.document
+    scaling = load_pipeline(PIPELINES / pipeline_file).scaling.document
     return ApplyScalingOperator(task_id="apply_scaling", endpoint_name=endpoint, scaling=scaling,
                                 waiter_delay=1).execute({})
 
@@ -108,3 +111,24 @@ def test_iris_scaling_scales_out_under_load_and_back_in(emulator, deployer):  # 
     assert (back_in["Description"], back_in["StatusCode"]) == ("Setting desired instance count to 1.", "Successful")
     assert (expected, expected) in seen and seen[-1] == (1, 1)  # both seen through DescribeEndpoint
     assert (load.failures, load.ok > 0) == ([], True)
+
+
+def test_iris_async_scales_to_zero_and_a_waiting_request_brings_an_instance_back(emulator, deployer):  # noqa: F811
+    from tests.emulator.test_async_inference import async_config, invoke_async, read_s3
+
+    aas = emulator.client("application-autoscaling")
+    config, _ = async_config(deployer, deployer.model(factor=2))
+    endpoint = deployer.endpoint(config)
+    applied = apply_iris_scaling(endpoint, "iris-async.yaml")
+    assert applied["alarm_names"] == [f"{endpoint}-AllTraffic-scaling-scale-from-zero"]
+
+    def instances() -> tuple[int, int]:
+        variant = deployer.sm.describe_endpoint(EndpointName=endpoint)["ProductionVariants"][0]
+        return variant["DesiredInstanceCount"], variant["CurrentInstanceCount"]
+
+    wait_until(lambda: instances() == (0, 0), 90, "the idle endpoint to scale to zero")
+    response = invoke_async(deployer, endpoint, {"values": [21]})
+    assert json.loads(read_s3(deployer, response["OutputLocation"], timeout=60))["result"] == [42.0]
+    woke = [a for a in activities(aas, endpoint) if a["Description"] == "Setting desired instance count to 1."]
+    assert [(a["Cause"], a["StatusCode"]) for a in woke] == [
+        (f"monitor alarm {applied['alarm_names'][0]} in state ALARM triggered policy scale-from-zero", "Successful")]
