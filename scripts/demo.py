@@ -235,6 +235,32 @@ def demo_monitoring(emulator_url: str, env: dict[str, str], dag_log: Path) -> in
     return 0
 
 
+def show_benchmark(emulator_url: str, pipeline, report_path: Path) -> None:
+    """The release's benchmark: the choice and its reasons (benchmark.json), the report saved locally."""
+    s3 = clients(emulator_url)["s3"]
+    bucket, _, prefix = pipeline.benchmark.report_s3_uri.removeprefix("s3://").partition("/")
+    listed = s3.list_objects_v2(Bucket=bucket, Prefix=f"{prefix}/").get("Contents", [])
+    latest = max((item for item in listed if item["Key"].endswith("/benchmark.json")),
+                 key=lambda item: item["LastModified"], default=None)
+    if latest is None:
+        print("benchmark      no benchmark.json found")
+        return
+    document = json.loads(s3.get_object(Bucket=bucket, Key=latest["Key"])["Body"].read())
+    report_path.with_suffix(".json").write_text(json.dumps(document, indent=2))
+    for candidate in document["candidates"]:
+        latency = candidate["latency_ms"].get(document["percentile"].lower(), float("nan"))
+        print(f"benchmarked    {candidate['name']:<18} {candidate['max_rps']:7.1f} req/s  {document['percentile']} "
+              f"{latency:6.1f} ms  ${(candidate['cost_per_inference'] or 0) * 1e6:.2f}/million")
+    selection = document["selection"]
+    print(f"chosen         {selection['option']} on {selection['candidate']}; autoscaling target "
+          f"{document['autoscaling_target']} invocations per instance per minute")
+    for reason in selection["reasons"]:
+        print(f"  because      {reason}")
+    key = latest["Key"].removesuffix("benchmark.json") + "report.html"
+    report_path.write_bytes(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    print(f"benchmark report s3://{bucket}/{key}\n               saved as {report_path.relative_to(REPO)}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     target = parser.add_mutually_exclusive_group()
@@ -272,6 +298,8 @@ def main() -> int:
             show_ab_test(emulator.url, AB_TEST_ENDPOINT)
         elif pipeline is not None and args.dag != PROMOTION_DAG:
             show_endpoint(emulator.url, pipeline)
+            if pipeline.benchmark is not None:
+                show_benchmark(emulator.url, pipeline, REPO / ".airflow" / "benchmark-report.html")
     print("\nemulator stopped; demo finished")
     return 0
 

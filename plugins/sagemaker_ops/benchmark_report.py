@@ -64,11 +64,17 @@ def _latency_plot(candidates: list[dict[str, Any]], percentile: str, sla_ms: flo
                   linewidth=3 if is_chosen else 1.5,
                   color=CHOSEN_COLOR if is_chosen else OTHER_COLORS[index % len(OTHER_COLORS)],
                   label=candidate["name"] + (" (chosen)" if is_chosen else ""))
-    if sla_ms is not None:
+    highest = max((p[1] for c in candidates for p in _points(c, percentile)), default=1.0)
+    if sla_ms is not None and sla_ms <= 3 * highest:
         axes.axhline(sla_ms, color="#c62828", linestyle="--", label=f"SLA {percentile} {sla_ms:g} ms")
+        axes.set_ylim(0, max(highest, sla_ms) * 1.15)
+    else:  # an SLA far above every point would flatten the curves: say where it is instead
+        axes.set_ylim(0, highest * 1.3)
+        if sla_ms is not None:
+            axes.text(0.99, 0.97, f"SLA {percentile} {sla_ms:g} ms: above this plot, every point meets it",
+                      transform=axes.transAxes, ha="right", va="top", fontsize=8, color="#c62828")
     axes.set_xlabel("throughput (requests per second, each load step)")
     axes.set_ylabel(f"{percentile} latency (ms)")
-    axes.set_ylim(bottom=0)
     axes.set_xlim(left=0)
     axes.legend(loc="upper left", fontsize=8)
     return png_base64(figure)
@@ -82,7 +88,7 @@ def _cost_plot(candidates: list[dict[str, Any]], chosen: str | None) -> str:
     colors = [CHOSEN_COLOR if name == chosen else "#90a4ae" for name in names]
     axes.barh(names, costs, color=colors)
     for row, cost in enumerate(costs):
-        axes.annotate(f"${cost:.2f}" if cost else "not measured", (cost, row), xytext=(4, 0),
+        axes.annotate(f"${cost:.3g}" if cost else "not measured", (cost, row), xytext=(4, 0),
                       textcoords="offset points", va="center", fontsize=8)
     axes.set_xlim(0, max(costs + [1e-9]) * 1.15)  # room for the labels
     axes.set_xlabel("USD per million inferences at measured capacity")

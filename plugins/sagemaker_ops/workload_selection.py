@@ -158,7 +158,7 @@ def _cheapest_instances(option: str, candidates: list[MeasuredCandidate], reason
         return Selection(option, None, reasons)
     best = min(instances, key=lambda c: c.cost_per_inference)
     reasons.append(f"{best.name} has the lowest measured cost per inference "
-                   f"(${best.cost_per_million:.2f} per million at {best.max_rps:.0f} requests/s).")
+                   f"(${best.cost_per_million:.3g} per million at {best.max_rps:.0f} requests/s).")
     return _budgeted(Selection(option, best.name, reasons), best, requirements)
 
 
@@ -204,7 +204,7 @@ def _real_time(requirements: Requirements, candidates: list[MeasuredCandidate], 
                                      f"({requirements.latency_percentile} <= {requirements.latency_sla_ms:g} ms): "
                                      "benchmark larger instances or relax the SLA.", reasons)
     reasons.append(f"Real-time on {best.name}: of the configurations meeting the SLA it has the lowest cost per "
-                   f"inference (${(best.cost_per_million or 0):.2f} per million at its measured "
+                   f"inference (${(best.cost_per_million or 0):.3g} per million at its measured "
                    f"{best.max_rps:.0f} requests/s).")
     return _budgeted(Selection(REAL_TIME, best.name, reasons), best, requirements)
 
@@ -280,4 +280,4 @@ def _fits(option: str, payload: int, seconds: float) -> bool:
 def _size(size_bytes: int) -> str:
     if size_bytes >= MB:
         return f"{size_bytes / MB:g} MB"
-    return f"{size_bytes / 1024:g} KB"
+    return f"{size_bytes / 1024:.3g} KB"

@@ -58,7 +58,8 @@ def test_release_iris_succeeds_then_converges(release_iris, emulator):
     chosen = next(c for c in measured["candidates"] if c["name"] == choice["candidate"])
     assert choice["option"] == "real-time" and chosen["max_rps"] > 0
     assert choice["autoscaling_target"] == round(chosen["max_rps"] / chosen["instance_count"] * 0.5 * 60, 1)
-    config = emulator.client("sagemaker").describe_endpoint_config(EndpointConfigName=deployment["endpoint_config_name"])
+    config = emulator.client("sagemaker").describe_endpoint_config(
+        EndpointConfigName=deployment["endpoint_config_name"])
     assert config["ProductionVariants"][0]["InstanceType"] == chosen["instance_type"]
     [policy] = emulator.client("application-autoscaling").describe_scaling_policies(
         ServiceNamespace="sagemaker", ResourceId="endpoint/iris/variant/AllTraffic")["ScalingPolicies"]

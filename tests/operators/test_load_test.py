@@ -141,7 +141,8 @@ def test_async_measures_the_time_to_the_result_in_s3(deployer, emulator_aws):  #
     config = deployer.name("async")
     deployer.sm.create_endpoint_config(
         EndpointConfigName=config, AsyncInferenceConfig={"OutputConfig": {
-            "S3OutputPath": f"s3://{BUCKET}/load-test-async/out", "S3FailurePath": f"s3://{BUCKET}/load-test-async/err"}},
+            "S3OutputPath": f"s3://{BUCKET}/load-test-async/out",
+            "S3FailurePath": f"s3://{BUCKET}/load-test-async/err"}},
         ProductionVariants=[{"VariantName": "AllTraffic", "ModelName": deployer.model(ECHO_MODEL),
                              "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}])
     endpoint = deployer.endpoint(config)

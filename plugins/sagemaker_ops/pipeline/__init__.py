@@ -20,6 +20,9 @@ real-time inference, each validated here against AWS's rules before any AWS call
 * ``monitoring: {baseline, schedule, check, report_s3_uri}``: Model Monitor data quality over the
   endpoint's captured requests (needs ``endpoint.data_capture`` with ``input``); see
   ``include/pipelines/iris-tree.yaml``.
+* ``benchmark: {candidates, traffic_shape, sla, requirements, safety_factor, ...}``: the release
+  benchmarks each candidate configuration, chooses by the chapter's algorithm and deploys the choice
+  (``benchmark_section``; see ``include/pipelines/iris.yaml``).
 
 Modules: ``models`` (the dataclasses), ``fields`` (generic field readers and their error wording),
 one parser per section (``document`` for the top level and ``artifacts``, ``model_section``,
