@@ -23,6 +23,7 @@ from airflow.sdk import TaskGroup, task
 from sagemaker_ops.pipeline.models import PipelineConfig
 
 DEPLOYABLE = {"real-time", "serverless"}
+GENERATOR_BUSY_SHARE = 0.8
 XCOM_AUTOSCALING_TARGET = "autoscaling_target"
 CHOOSE_TASK_ID = "benchmark.choose_configuration"
 
@@ -111,6 +112,11 @@ def choose_configuration(measured: dict[str, Any], settings: dict[str, Any], mod
     fields = {f.name for f in dataclasses.fields(MeasuredCandidate)}
     candidates = [MeasuredCandidate(**{k: v for k, v in c.items() if k in fields}) for c in measured["candidates"]]
     selection = select_workload(Requirements(**settings["requirements"]), candidates)
+    for candidate in measured["candidates"]:  # the generator must not be what limited a measured capacity
+        if (candidate.get("generator_cpu_share") or 0) > GENERATOR_BUSY_SHARE:
+            selection.reasons.append(f"Note: measuring {candidate['name']}, the load generator used "
+                                     f"{candidate['generator_cpu_share']:.0%} of a core: it may have limited that "
+                                     "capacity, not the endpoint.")
     for reason in selection.reasons:
         log.info("%s", reason)
     if selection.option not in DEPLOYABLE or selection.candidate is None:

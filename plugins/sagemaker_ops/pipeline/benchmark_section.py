@@ -257,4 +257,4 @@ def _single_variant(fields: FieldReader, endpoint: EndpointConfig | None) -> str
     if endpoint.async_inference is not None:
         fields.fail("benchmark", "is for real-time and serverless endpoints (Inference Recommender loads "
                                  "synchronous endpoints); remove it or endpoint.async_inference")
-    return endpoint.variants[0].name
+    return endpoint.variants[0].name if endpoint.variants else "AllTraffic"
