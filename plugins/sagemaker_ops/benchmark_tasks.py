@@ -23,7 +23,6 @@ from airflow.sdk import TaskGroup, task
 from sagemaker_ops.pipeline.models import PipelineConfig
 
 DEPLOYABLE = {"real-time", "serverless"}
-GENERATOR_BUSY_SHARE = 0.8
 XCOM_AUTOSCALING_TARGET = "autoscaling_target"
 CHOOSE_TASK_ID = "benchmark.choose_configuration"
 
@@ -106,6 +105,7 @@ def choose_configuration(measured: dict[str, Any], settings: dict[str, Any], mod
     ``"benchmark"``, sets it from the measured capacity."""
     import logging
 
+    from sagemaker_ops.operators.load_test import GENERATOR_BUSY_SHARE
     from sagemaker_ops.workload_selection import MeasuredCandidate, Requirements, select_workload
 
     log = logging.getLogger("airflow.task")
