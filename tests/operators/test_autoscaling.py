@@ -199,3 +199,23 @@ def test_a_guarded_promotion_keeps_the_scaled_instance_count(emulator, deployer,
     variant = deployer.sm.describe_endpoint(EndpointName=endpoint)["ProductionVariants"][0]
     assert (variant["CurrentInstanceCount"], variant["DesiredInstanceCount"]) == (2, 2)
     assert deployer.invoke(endpoint, {"values": [1]})["result"] == [3.0]
+
+
+def test_a_serverless_variant_scales_its_provisioned_concurrency(emulator, deployer):
+    config = deployer.name("config")
+    deployer.sm.create_endpoint_config(EndpointConfigName=config, ProductionVariants=[{
+        "VariantName": VARIANT, "ModelName": deployer.model(),
+        "ServerlessConfig": {"MemorySizeInMB": 1024, "MaxConcurrency": 5, "ProvisionedConcurrency": 1}}])
+    serverless = deployer.endpoint(config)
+    with pytest.raises(PipelineConfigError, match=re.escape(
+            "target_tracking[0].metric does not fit a serverless variant (use "
+            "SageMakerVariantProvisionedConcurrencyUtilization), got 'SageMakerVariantInvocationsPerInstance' "
+            f"(endpoint {serverless})")):
+        apply(serverless, spec(max_capacity=3, target_tracking=[INVOCATIONS]))
+
+    apply(serverless, spec(max_capacity=3, target_tracking=[
+        {"metric": "SageMakerVariantProvisionedConcurrencyUtilization", "target_value": 0.5}]))
+    [target] = emulator.client("application-autoscaling").describe_scalable_targets(
+        ServiceNamespace="sagemaker", ResourceIds=[f"endpoint/{serverless}/variant/{VARIANT}"])["ScalableTargets"]
+    assert (target["ScalableDimension"], target["MinCapacity"], target["MaxCapacity"]) == (
+        "sagemaker:variant:DesiredProvisionedConcurrency", 1, 3)
