@@ -4,7 +4,8 @@ iris.yaml: the chapter's target tracking (10 invocations per instance per minute
 300 s in / 60 s out) scales the endpoint out to what the alarm's measured datapoint asks for, and back in
 once the load stops, with the activities listed and not one request failed. iris-async.yaml: the idle
 endpoint scales to zero, and the step policy's alarm the operator created brings an instance back when a
-request waits. Time scale 20: a minute is 3 s."""
+request waits. A step policy and a scheduled action written from a spec act the same way: the step's alarm
+adds its step under load, the at() action raises the floor. Time scale 20: a minute is 3 s."""
 
 from __future__ import annotations
 
@@ -132,3 +133,44 @@ def test_iris_async_scales_to_zero_and_a_waiting_request_brings_an_instance_back
     woke = [a for a in activities(aas, endpoint) if a["Description"] == "Setting desired instance count to 1."]
     assert [(a["Cause"], a["StatusCode"]) for a in woke] == [
         (f"monitor alarm {applied['alarm_names'][0]} in state ALARM triggered policy scale-from-zero", "Successful")]
+
+
+def scaled_spec(endpoint: str, **variant) -> dict:
+    from sagemaker_ops.operators.autoscaling import ApplyScalingOperator
+
+    scaling = {"variants": [{"name": "AllTraffic", "min_capacity": 1, "max_capacity": 4, **variant}]}
+    return ApplyScalingOperator(task_id="apply_scaling", endpoint_name=endpoint, scaling=scaling,
+                                waiter_delay=1).execute({})
+
+
+def test_a_step_policy_from_the_spec_adds_its_step_under_load(emulator, deployer):  # noqa: F811
+    aas = emulator.client("application-autoscaling")
+    endpoint = deployer.endpoint(deployer.config(deployer.model(), count=1))
+    applied = scaled_spec(endpoint, step_scaling=[{
+        "name": "busy", "adjustment_type": "ChangeInCapacity", "steps": [{"lower_bound": 0, "adjustment": 2}],
+        "alarm": {"metric": "Invocations", "statistic": "Sum", "threshold": 20}}])
+
+    with Load(deployer.runtime, endpoint) as load:  # 42 invocations per minute: above the threshold of 20
+        wait_until(lambda: any(a["StatusCode"] == "Successful" for a in activities(aas, endpoint)), 60,
+                   "the step scale-out")
+    [step] = activities(aas, endpoint)
+    assert step["Description"] == "Setting desired instance count to 3."
+    assert step["Cause"] == f"monitor alarm {applied['alarm_names'][0]} in state ALARM triggered policy busy"
+    assert (load.failures, load.ok > 0) == ([], True)
+
+
+def test_a_scheduled_action_from_the_spec_raises_the_floor(emulator, deployer):  # noqa: F811
+    from datetime import datetime, timedelta, timezone
+
+    aas = emulator.client("application-autoscaling")
+    endpoint = deployer.endpoint(deployer.config(deployer.model(), count=1))
+    at = (datetime.now(timezone.utc) + timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%S")  # 3 s at time scale 20
+    scaled_spec(endpoint, scheduled_actions=[{"name": "morning", "schedule": f"at({at})", "min_capacity": 2}])
+
+    wait_until(lambda: [(a["Description"], a["StatusCode"]) for a in activities(aas, endpoint)] == [
+        ("Setting desired instance count to 2.", "Successful")], 60, "the scheduled scale-out")
+    variant = deployer.sm.describe_endpoint(EndpointName=endpoint)["ProductionVariants"][0]
+    assert (variant["DesiredInstanceCount"], variant["CurrentInstanceCount"]) == (2, 2)
+    [target] = aas.describe_scalable_targets(ServiceNamespace="sagemaker",
+                                             ResourceIds=[f"endpoint/{endpoint}/variant/AllTraffic"])["ScalableTargets"]
+    assert (target["MinCapacity"], target["MaxCapacity"]) == (2, 4)
