@@ -17,6 +17,7 @@ def release_doc(pipeline: PipelineConfig) -> str:
         for v in pipeline.endpoint.variants
     )
     smoke_tests = "\n".join(f"* `{test.task_id}`: {_smoke_test_summary(test)}" for test in pipeline.smoke_tests)
+    summaries = _promotion_summary(pipeline) + _scaling_summary(pipeline) + _monitoring_summary(pipeline)
     return f"""
 ### Release `{pipeline.name}`
 
@@ -26,7 +27,7 @@ Defined by `{display_path(pipeline.path)}`. {_model_summary(pipeline)}
 Ensure the model `{pipeline.name}-<hash>` and the endpoint config `{pipeline.name}-config-<hash>`
 (names derive from their spec, so a new artifact gives a new config and an update), deploy
 endpoint `{pipeline.endpoint.name}`, smoke-test it, and publish the Asset
-`sagemaker://endpoint/{pipeline.endpoint.name}`.{_endpoint_features(pipeline)}{_promotion_summary(pipeline)}{_monitoring_summary(pipeline)}
+`sagemaker://endpoint/{pipeline.endpoint.name}`.{_endpoint_features(pipeline)}{summaries}
 
 | variant | instance type | count | weight |
 |---|---|---|---|
@@ -81,6 +82,21 @@ def _promotion_summary(pipeline: PipelineConfig) -> str:
             f"{promotion.wait_interval_seconds} s per step and {promotion.termination_wait_seconds} s at the end; "
             f"`ensure_promotion_alarms` keeps the alarms {alarms}, and any of them in ALARM rolls all traffic "
             "back (the task fails). A first release creates the endpoint plainly.")
+
+
+def _scaling_summary(pipeline: PipelineConfig) -> str:
+    if pipeline.scaling is None:
+        return ""
+    parts = []
+    for spec in pipeline.scaling.variants:
+        policies = [f"target tracking {p.predefined or p.customized.metric} at {p.target_value:g}"
+                    for p in spec.target_tracking]
+        policies += [f"step scaling on {p.alarm.metric.metric}" for p in spec.step_scaling]
+        policies += [f"scheduled action `{a.name}` ({a.schedule})" for a in spec.scheduled_actions]
+        parts.append(f"{spec.variant} {spec.min_capacity}-{spec.max_capacity} ({'; '.join(policies) or 'no policy'})")
+    return (f"\n\nScaling: `apply_scaling` keeps {', '.join(parts)} after each deploy, writing only what "
+            "differs; `release_scaling_for_update` deregisters the targets an instance-type change needs, and "
+            "updates keep the scaled counts (RetainAllVariantProperties).")
 
 
 def _monitoring_summary(pipeline: PipelineConfig) -> str:
