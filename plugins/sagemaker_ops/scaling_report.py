@@ -37,12 +37,15 @@ def collect_scaling_report(sagemaker: Any, autoscaling: Any, cloudwatch: Any, en
     alarm_names = sorted({alarm["AlarmName"] for policy in policies for alarm in policy.get("Alarms", [])})
     activities = [_activity(item) for item in autoscaling.describe_activities(key)]
     endpoint = sagemaker.describe_or_none("endpoint", endpoint_name) or {}
+    config = sagemaker.describe_or_none("endpoint_config", endpoint["EndpointConfigName"]) if endpoint else None
+    deployed = next((v.get("InitialInstanceCount") for v in (config or {}).get("ProductionVariants", [])
+                     if v["VariantName"] == variant), None)
     dimensions = [{"Name": "EndpointName", "Value": endpoint_name}, {"Name": "VariantName", "Value": variant}]
     return {
         "endpoint_name": endpoint_name, "variant": variant, "period_seconds": period_seconds,
         "window_start": start.isoformat(), "window_end": end.isoformat(),
         "target": _target(tracking),
-        "instance_counts": samples or _counts_from_activities(activities, endpoint, variant, start, end),
+        "instance_counts": samples or _counts_from_activities(activities, endpoint, variant, start, end, deployed),
         "invocations": _sums(cloudwatch, "Invocations", dimensions, start, end, period_seconds),
         "tracked": _sums(cloudwatch, "InvocationsPerInstance", dimensions, start, end, period_seconds),
         "alarm_history": {name: cloudwatch.state_changes(name, start, end) for name in alarm_names},
@@ -67,16 +70,17 @@ def _activity(item: dict[str, Any]) -> dict[str, Any]:
 
 
 def _counts_from_activities(activities: list[dict[str, Any]], endpoint: dict[str, Any], variant: str,
-                            start: datetime, end: datetime) -> list[dict[str, Any]]:
-    """Desired count steps at each successful activity's start, current at its end; the count before the
-    window is the last activity's before it, else the one the first activity in the window changed."""
+                            start: datetime, end: datetime, deployed: int | None = None) -> list[dict[str, Any]]:
+    """Desired count steps at each successful activity's start, current at its end. The count before the
+    window is the last activity's before it; without one, the count deployed (``deployed``, the config's
+    InitialInstanceCount) if an activity follows, else the live count (nothing scaled it)."""
     live = next((v for v in endpoint.get("ProductionVariants", []) if v["VariantName"] == variant), {})
     done = sorted((a for a in activities if a["status"] == "Successful" and DESIRED_COUNT.search(a["description"])),
                   key=lambda a: a["start"])
     counts = [(a["start"], a["end"] or a["start"], int(DESIRED_COUNT.search(a["description"]).group(1)))
               for a in done]
     before = [count for begun, _, count in counts if begun < start.isoformat()]
-    initial = before[-1] if before else live.get("CurrentInstanceCount")
+    initial = before[-1] if before else deployed if counts and deployed else live.get("CurrentInstanceCount")
     samples = [{"time": start.isoformat(), "desired": initial, "current": initial}]
     previous = initial
     for begun, ended, count in counts:

@@ -16,6 +16,7 @@ import time
 
 import pytest
 
+from sagemaker_ops.operators.scaling_report import ScalingReportOperator
 from tests.emulator.conftest import deployer, wait_until  # noqa: F401 - the fixture
 from tests.unit.pipeline_documents import PIPELINES
 
@@ -157,6 +158,13 @@ def test_a_step_policy_from_the_spec_adds_its_step_under_load(emulator, deployer
     assert step["Description"] == "Setting desired instance count to 3."
     assert step["Cause"] == f"monitor alarm {applied['alarm_names'][0]} in state ALARM triggered policy busy"
     assert (load.failures, load.ok > 0) == ([], True)
+
+    report = ScalingReportOperator(task_id="report", endpoint_name=endpoint,
+                                   report_s3_uri="s3://emulator-tests/scaling", window_hours=1,
+                                   period_seconds=3).execute({})
+    assert (report["activities"], report["instance_counts"]) == (["Setting desired instance count to 3."], [1, 3])
+    page = deployer.s3.get_object(Bucket="emulator-tests", Key=report["report_html_uri"].split("/", 3)[3])
+    assert page["Body"].read().count(b"data:image/png;base64,") == 2
 
 
 def test_a_scheduled_action_from_the_spec_raises_the_floor(emulator, deployer):  # noqa: F811

@@ -14,13 +14,14 @@ import pytest
 from airflow.sdk import DAG
 from sagemaker_ops.operators import model_monitor_check, model_monitor_release, model_monitor_report, promotion, s3
 from sagemaker_ops.operators import autoscaling, inference_recommender, load_test, promotion_report
-from sagemaker_ops.operators import sagemaker_endpoint, sagemaker_resources, sagemaker_runtime
+from sagemaker_ops.operators import sagemaker_endpoint, sagemaker_resources, sagemaker_runtime, scaling_report
 from sagemaker_ops.operators.base import SageMakerOpsOperator
 from sagemaker_ops.operators.sagemaker_endpoint import DeployEndpointOperator
 from sagemaker_ops.operators.sagemaker_runtime import AsyncSmokeTestEndpointOperator, SmokeTestEndpointOperator
 
 MODULES = (model_monitor_check, model_monitor_release, model_monitor_report, promotion, promotion_report, s3,
-           sagemaker_endpoint, sagemaker_resources, sagemaker_runtime, autoscaling, inference_recommender, load_test)
+           sagemaker_endpoint, sagemaker_resources, sagemaker_runtime, autoscaling, inference_recommender, load_test,
+           scaling_report)
 OPERATORS = sorted({value for module in MODULES for value in vars(module).values()
                     if inspect.isclass(value) and issubclass(value, SageMakerOpsOperator)
                     and not value.__name__.startswith("_") and value.__module__ == module.__name__},

@@ -27,7 +27,7 @@ def document() -> dict:
         "target": {"metric": "SageMakerVariantInvocationsPerInstance", "value": 10.0},
         "instance_counts": _counts_from_activities([activity(1, 30, 1), activity(0, 20, 4)], {
             "ProductionVariants": [{"VariantName": "AllTraffic", "CurrentInstanceCount": 1,
-                                    "DesiredInstanceCount": 1}]}, "AllTraffic", START, END),
+                                    "DesiredInstanceCount": 1}]}, "AllTraffic", START, END, deployed=1),
         "invocations": {START.replace(second=s).isoformat(): 42.0 for s in range(0, 30, 3)},
         "tracked": {START.replace(second=s).isoformat(): 42.0 / (1 if s < 25 else 4) for s in range(0, 30, 3)},
         "alarm_history": {HIGH: [{"time": START.replace(second=12).isoformat(), "old_state": "OK",

@@ -1,0 +1,80 @@
+"""Write a variant's scaling report (JSON and a self-contained HTML page) to S3, for any window."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
+from sagemaker_ops.hooks.application_autoscaling import ApplicationAutoScalingHook
+from sagemaker_ops.hooks.cloudwatch import CloudWatchHook
+from sagemaker_ops.hooks.s3 import S3OpsHook
+from sagemaker_ops.hooks.sagemaker import SageMakerOpsHook
+from sagemaker_ops.operators.base import SageMakerOpsOperator, check_positive, store_arguments
+from sagemaker_ops.specs import check_resource_name
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+
+class ScalingReportOperator(SageMakerOpsOperator[ApplicationAutoScalingHook]):
+    """
+    Render the scaling report of one variant over a window: instance count (from the scaling activities),
+    invocations and InvocationsPerInstance per period with the target-tracking target, the alarms' states
+    (DescribeAlarmHistory) and the activities; JSON and HTML to
+    ``<report_s3_uri>/<endpoint>/<variant>/<UTC time>/scaling_report.{json,html}``.
+
+    Returns ``{"report_json_uri", "report_html_uri", "activities", "instance_counts"}`` (the counts seen).
+
+    :param endpoint_name: the scaled endpoint.
+    :param report_s3_uri: where reports go (``s3://bucket/prefix``; the bucket is created if missing).
+    :param variant_name: the variant (default ``AllTraffic``).
+    :param window_start: ISO time the window starts at; default: ``window_hours`` before its end.
+    :param window_end: ISO time the window ends at; default: now.
+    :param window_hours: the window's length when ``window_start`` is not given.
+    :param period_seconds: the metrics' period: 60 on AWS (one point a minute, what target tracking evaluates).
+    """
+
+    aws_hook_class = ApplicationAutoScalingHook
+    template_fields: Sequence[str] = aws_template_fields("endpoint_name", "report_s3_uri", "variant_name",
+                                                         "window_start", "window_end", "period_seconds")
+    ui_color = "#f3e5f5"
+
+    @store_arguments
+    def __init__(self, *, endpoint_name: str, report_s3_uri: str, variant_name: str = "AllTraffic",
+                 window_start: str | None = None, window_end: str | None = None, window_hours: int = 3,
+                 period_seconds: int = 60, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from sagemaker_ops.scaling_report import collect_scaling_report, render_scaling_report
+
+        check_resource_name("endpoint_name", self.endpoint_name)
+        check_resource_name("variant_name", self.variant_name)
+        check_positive("period_seconds", int(self.period_seconds))  # a rendered template is a string
+        check_positive("window_hours", self.window_hours)
+        if not str(self.report_s3_uri).startswith("s3://"):
+            raise ValueError(f"report_s3_uri must be an s3:// URI, got {self.report_s3_uri!r}.")
+        end = datetime.fromisoformat(str(self.window_end)) if self.window_end else datetime.now(timezone.utc)
+        start = datetime.fromisoformat(str(self.window_start)) if self.window_start else \
+            end - timedelta(hours=self.window_hours)
+        if start >= end:
+            raise ValueError(f"window_start ({start.isoformat()}) must be before window_end ({end.isoformat()}).")
+        document = collect_scaling_report(SageMakerOpsHook(**self._hook_parameters), self.hook,
+                                          CloudWatchHook(**self._hook_parameters), self.endpoint_name,
+                                          self.variant_name, start, end, int(self.period_seconds))
+        prefix = (f"{self.report_s3_uri.rstrip('/')}/{self.endpoint_name}/{self.variant_name}/"
+                  f"{end.strftime('%Y%m%dT%H%M%SZ')}")
+        s3 = S3OpsHook(**self._hook_parameters)
+        bucket = s3.parse_s3_url(prefix + "/x")[0]
+        if not s3.check_for_bucket(bucket):
+            s3.create_bucket(bucket_name=bucket)
+        s3.write_json(document, f"{prefix}/scaling_report.json")
+        s3.write_bytes(render_scaling_report(document).encode("utf-8"), f"{prefix}/scaling_report.html",
+                       "text/html; charset=utf-8")
+        self.log.info("Scaling report of %s/%s: %s/scaling_report.html (%d activities)", self.endpoint_name,
+                      self.variant_name, prefix, len(document["activities"]))
+        return {"report_json_uri": f"{prefix}/scaling_report.json", "report_html_uri": f"{prefix}/scaling_report.html",
+                "activities": [a["description"] for a in document["activities"]],
+                "instance_counts": sorted({s["current"] for s in document["instance_counts"] if s["current"]})}
