@@ -41,6 +41,16 @@ class S3OpsHook(S3Hook):
     def write_json(self, document: Any, uri: str) -> None:
         self.write_bytes(json.dumps(document, indent=2, sort_keys=True).encode("utf-8"), uri, "application/json")
 
+    def write_report(self, document: Any, page: str, prefix: str, name: str) -> tuple[str, str]:
+        """``<prefix>/<name>.json`` and ``<prefix>/<name>.html`` (the bucket created if missing); their URIs."""
+        bucket = self.parse_s3_url(prefix + "/x")[0]
+        if not self.check_for_bucket(bucket):
+            self.create_bucket(bucket_name=bucket)
+        json_uri, html_uri = f"{prefix}/{name}.json", f"{prefix}/{name}.html"
+        self.write_json(document, json_uri)
+        self.write_bytes(page.encode("utf-8"), html_uri, "text/html; charset=utf-8")
+        return json_uri, html_uri
+
     def upload(self, path: Path, uri: str, content_type: str = "application/json") -> None:
         bucket, key = self.parse_s3_url(uri)
         self.get_conn().upload_file(str(path), bucket, key, ExtraArgs={"ContentType": content_type})

@@ -84,16 +84,10 @@ class PromotionReportOperator(SageMakerOpsOperator[CloudWatchHook]):
             "outcome": {"promoted": promoted, "summary": summary},
         }
         prefix = f"{self.report_s3_uri.rstrip('/')}/{self.endpoint_name}/{end.strftime('%Y%m%dT%H%M%SZ')}"
-        s3 = S3OpsHook(**self._hook_parameters)
-        bucket = s3.parse_s3_url(prefix + "/x")[0]
-        if not s3.check_for_bucket(bucket):
-            s3.create_bucket(bucket_name=bucket)
-        s3.write_json(document, f"{prefix}/promotion_report.json")
-        s3.write_bytes(render_promotion_report(document).encode("utf-8"), f"{prefix}/promotion_report.html",
-                       "text/html; charset=utf-8")
-        self.log.info("Promotion report (%s): %s/promotion_report.html", summary, prefix)
-        return {"report_json_uri": f"{prefix}/promotion_report.json",
-                "report_html_uri": f"{prefix}/promotion_report.html", "promoted": promoted, "summary": summary}
+        json_uri, html_uri = S3OpsHook(**self._hook_parameters).write_report(
+            document, render_promotion_report(document), prefix, "promotion_report")
+        self.log.info("Promotion report (%s): %s", summary, html_uri)
+        return {"report_json_uri": json_uri, "report_html_uri": html_uri, "promoted": promoted, "summary": summary}
 
     def _start(self, context: Context, end: datetime) -> datetime:
         if self.window_start:

@@ -66,15 +66,10 @@ class ScalingReportOperator(SageMakerOpsOperator[ApplicationAutoScalingHook]):
                                           self.variant_name, start, end, int(self.period_seconds))
         prefix = (f"{self.report_s3_uri.rstrip('/')}/{self.endpoint_name}/{self.variant_name}/"
                   f"{end.strftime('%Y%m%dT%H%M%SZ')}")
-        s3 = S3OpsHook(**self._hook_parameters)
-        bucket = s3.parse_s3_url(prefix + "/x")[0]
-        if not s3.check_for_bucket(bucket):
-            s3.create_bucket(bucket_name=bucket)
-        s3.write_json(document, f"{prefix}/scaling_report.json")
-        s3.write_bytes(render_scaling_report(document).encode("utf-8"), f"{prefix}/scaling_report.html",
-                       "text/html; charset=utf-8")
-        self.log.info("Scaling report of %s/%s: %s/scaling_report.html (%d activities)", self.endpoint_name,
-                      self.variant_name, prefix, len(document["activities"]))
-        return {"report_json_uri": f"{prefix}/scaling_report.json", "report_html_uri": f"{prefix}/scaling_report.html",
+        json_uri, html_uri = S3OpsHook(**self._hook_parameters).write_report(
+            document, render_scaling_report(document), prefix, "scaling_report")
+        self.log.info("Scaling report of %s/%s: %s (%d activities)", self.endpoint_name, self.variant_name,
+                      html_uri, len(document["activities"]))
+        return {"report_json_uri": json_uri, "report_html_uri": html_uri,
                 "activities": [a["description"] for a in document["activities"]],
                 "instance_counts": sorted({s["current"] for s in document["instance_counts"] if s["current"]})}
