@@ -117,7 +117,7 @@ def build_release_dag(pipeline: PipelineConfig) -> DAG:
             return extra
 
         publish = publish_endpoint(deploy.output, model_data_sha256)
-        apply_scaling = apply_scaling_task(pipeline, deploy.output["endpoint_name"], target_value=None if benchmark
+        apply_scaling = apply_scaling_task(pipeline, deploy, target_value=None if benchmark
                                            is None else benchmark[1][XCOM_AUTOSCALING_TARGET])
         if apply_scaling is not None:
             apply_scaling >> publish  # the Asset announces an endpoint that scales as its file says

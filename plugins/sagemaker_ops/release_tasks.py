@@ -175,17 +175,22 @@ def scaling_update_tasks(pipeline: PipelineConfig, endpoint_config_name: object,
     return release, {**(update_endpoint_kwargs or {}), "RetainAllVariantProperties": True}
 
 
-def apply_scaling_task(pipeline: PipelineConfig, endpoint_name: object, target_value: object = None) -> object | None:
+def apply_scaling_task(pipeline: PipelineConfig, deploy: object, target_value: object = None) -> object | None:
     """
-    ``apply_scaling`` after the deploy, for a pipeline with a ``scaling:`` section (else None).
+    ``apply_scaling`` after ``deploy``, for a pipeline with a ``scaling:`` section (else None).
 
-    ``target_value`` overrides the target of the SageMakerVariantInvocationsPerInstance policies: the
-    benchmark step passes the target derived from its measured capacity here (an XComArg).
+    It runs whatever the deploy's outcome (``all_done``): ``release_scaling_for_update`` may have deregistered
+    a target for an update that then failed or was rolled back, and the endpoint, back on its old config,
+    must scale again. ``target_value`` overrides the target of the SageMakerVariantInvocationsPerInstance
+    policies: the benchmark step passes the target derived from its measured capacity here (an XComArg).
     """
     from sagemaker_ops.operators.autoscaling import ApplyScalingOperator
 
     if pipeline.scaling is None:
         return None
-    return ApplyScalingOperator(task_id="apply_scaling", endpoint_name=endpoint_name,
-                                scaling=pipeline.scaling.document, target_value=target_value,
-                                **waiter_arguments(pipeline.endpoint.waiter, deferrable=False))
+    apply = ApplyScalingOperator(task_id="apply_scaling", endpoint_name=pipeline.endpoint.name,
+                                 scaling=pipeline.scaling.document, target_value=target_value,
+                                 trigger_rule="all_done",
+                                 **waiter_arguments(pipeline.endpoint.waiter, deferrable=False))
+    deploy >> apply
+    return apply

@@ -54,6 +54,8 @@ def test_release_iris_shape(dagbag: DagBag):
     assert {"ensure_promotion_alarms", "release_scaling_for_update"} <= deploy_upstream
     assert dag.get_task("apply_scaling").upstream_task_ids == {"deploy_endpoint", "benchmark.choose_configuration"}
     assert "apply_scaling" in dag.get_task("publish_endpoint").upstream_task_ids
+    # a failed or rolled-back update leaves the old config serving: its deregistered targets come back
+    assert dag.get_task("apply_scaling").trigger_rule == "all_done"
     assert dag.get_task("deploy_endpoint").update_endpoint_kwargs["RetainAllVariantProperties"] is True
     for upstream, downstream in zip(order, order[1:]):
         assert upstream in dag.get_task(downstream).upstream_task_ids, f"{upstream} >> {downstream}"

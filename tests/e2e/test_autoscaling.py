@@ -5,7 +5,8 @@ iris.yaml: the chapter's target tracking (10 invocations per instance per minute
 once the load stops, with the activities listed and not one request failed. iris-async.yaml: the idle
 endpoint scales to zero, and the step policy's alarm the operator created brings an instance back when a
 request waits. A step policy and a scheduled action written from a spec act the same way: the step's alarm
-adds its step under load, the at() action raises the floor. Time scale 20: a minute is 3 s."""
+adds its step under load, the at() action raises the floor. A release that changes the instance type steps
+around the registered target (deregister, update, register again). Time scale 20: a minute is 3 s."""
 
 from __future__ import annotations
 
@@ -182,3 +183,28 @@ def test_a_scheduled_action_from_the_spec_raises_the_floor(emulator, deployer): 
     [target] = aas.describe_scalable_targets(ServiceNamespace="sagemaker",
                                              ResourceIds=[f"endpoint/{endpoint}/variant/AllTraffic"])["ScalableTargets"]
     assert (target["MinCapacity"], target["MaxCapacity"]) == (2, 4)
+
+
+def test_a_release_that_changes_the_instance_type_steps_around_the_registered_target(emulator, airflow_db, tmp_path):
+    import yaml
+
+    from tests.e2e.release_runs import REPO, run_release, task_log
+
+    iris = yaml.safe_load((PIPELINES / "iris.yaml").read_text())
+    scaling = iris["scaling"]
+    first, output = run_release(tmp_path / "first", "scaled-type", REPO / "include/models/iris", scaling=scaling)
+    assert first == 0, output[-3000:]
+
+    endpoint = {**iris["endpoint"], "variants": [{**iris["endpoint"]["variants"][0], "instance_type": "ml.c5.large"}]}
+    second, output = run_release(tmp_path / "second", "scaled-type", REPO / "include/models/iris", scaling=scaling,
+                                 endpoint=endpoint)
+    assert second == 0, output[-3000:]
+    assert "Deregistered endpoint/scaled-type/variant/AllTraffic for the update (ml.m5.large -> ml.c5.large)" in \
+        task_log(output, "release_scaling_for_update")
+    assert "registered endpoint/scaled-type/variant/AllTraffic (1-4)" in task_log(output, "apply_scaling")
+    sagemaker = emulator.client("sagemaker")
+    config = sagemaker.describe_endpoint(EndpointName="scaled-type")["EndpointConfigName"]
+    [variant] = sagemaker.describe_endpoint_config(EndpointConfigName=config)["ProductionVariants"]
+    [target] = emulator.client("application-autoscaling").describe_scalable_targets(
+        ServiceNamespace="sagemaker", ResourceIds=["endpoint/scaled-type/variant/AllTraffic"])["ScalableTargets"]
+    assert (variant["InstanceType"], target["MinCapacity"], target["MaxCapacity"]) == ("ml.c5.large", 1, 4)
