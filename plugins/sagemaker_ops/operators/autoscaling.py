@@ -77,7 +77,9 @@ class ApplyScalingOperator(SageMakerOpsOperator[ApplicationAutoScalingHook]):
     missing or differs; PutMetricAlarm for each step policy's alarm (AlarmActions = the policy's ARN);
     PutScheduledAction likewise. Policies, step alarms and scheduled actions of the target that the spec
     no longer names are deleted, and (with ``deregister_unlisted``) variants the spec no longer names
-    are deregistered. Identical items are not written again: a re-run makes no write call.
+    are deregistered. Identical items are not written again: a re-run makes no write call. (A scheduled
+    action that has since changed the target's min/max is put back to the spec's range by a re-run, as
+    RegisterScalableTarget does anywhere; the action's range returns when it next fires.)
 
     The spec is checked before any write, against AWS's rules and the live endpoint (a serverless
     variant scales by provisioned concurrency, only an asynchronous endpoint may scale to zero, ...).
