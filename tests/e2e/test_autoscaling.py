@@ -12,48 +12,17 @@ from __future__ import annotations
 
 import json
 import math
-import threading
-import time
 
 import pytest
 
 from sagemaker_ops.operators.scaling_report import ScalingReportOperator
+from tests.emulator.autoscaling_support import SteadyLoad, activities, alarm_datapoint_at_alarm
 from tests.emulator.conftest import deployer, wait_until  # noqa: F401 - the fixture
 from tests.unit.pipeline_documents import PIPELINES
 
 pytestmark = pytest.mark.e2e
 
 REQUESTS_PER_SECOND = 14  # 42 invocations per (3 s) minute on one instance: the chapter's jump from 1 to 4
-
-
-class Load:
-    """Invokes the endpoint at a steady pace from a thread, counting answers and failures."""
-
-    def __init__(self, runtime, endpoint: str):
-        self.runtime, self.endpoint = runtime, endpoint
-        self.ok, self.failures = 0, []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        due = time.monotonic()
-        while not self._stop.is_set():
-            try:
-                self.runtime.invoke_endpoint(EndpointName=self.endpoint, ContentType="application/json",
-                                             Body=json.dumps({"values": [1]}))["Body"].read()
-                self.ok += 1
-            except Exception as error:  # noqa: BLE001 - every failure is what the test counts
-                self.failures.append(repr(error))
-            due += 1 / REQUESTS_PER_SECOND
-            self._stop.wait(max(0.0, due - time.monotonic()))
-
-    def __enter__(self) -> Load:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 def apply_iris_scaling(endpoint: str, pipeline_file: str = "iris.yaml") -> dict:
@@ -65,22 +34,6 @@ def apply_iris_scaling(endpoint: str, pipeline_file: str = "iris.yaml") -> dict:
     scaling = load_pipeline(PIPELINES / pipeline_file).scaling.document
     return ApplyScalingOperator(task_id="apply_scaling", endpoint_name=endpoint, scaling=scaling,
                                 waiter_delay=1).execute({})
-
-
-def activities(aas, endpoint: str) -> list[dict]:
-    """Oldest first."""
-    return list(reversed(aas.describe_scaling_activities(
-        ServiceNamespace="sagemaker", ResourceId=f"endpoint/{endpoint}/variant/AllTraffic",
-        ScalableDimension="sagemaker:variant:DesiredInstanceCount")["ScalingActivities"]))
-
-
-def datapoint_that_fired(cloudwatch, alarm: str) -> float:
-    """The newest datapoint ``alarm`` evaluated when it went to ALARM: the measured per-minute rate."""
-    for item in cloudwatch.describe_alarm_history(AlarmName=alarm, HistoryItemType="StateUpdate")["AlarmHistoryItems"]:
-        data = json.loads(item["HistoryData"])
-        if data["newState"]["stateValue"] == "ALARM":
-            return next(p["value"] for p in data["newState"]["stateReasonData"]["evaluatedDatapoints"] if "value" in p)
-    raise AssertionError(f"{alarm} never went to ALARM")
 
 
 def test_iris_scaling_scales_out_under_load_and_back_in(emulator, deployer):  # noqa: F811
@@ -97,10 +50,10 @@ def test_iris_scaling_scales_out_under_load_and_back_in(emulator, deployer):  # 
         seen.append((variant["DesiredInstanceCount"], variant["CurrentInstanceCount"]))
         return variant["CurrentInstanceCount"] == count and variant["DesiredInstanceCount"] == count
 
-    with Load(deployer.runtime, endpoint) as load:
+    with SteadyLoad(deployer.runtime, endpoint, REQUESTS_PER_SECOND) as load:
         wait_until(lambda: any(a["StatusCode"] == "Successful" for a in activities(aas, endpoint)), 60,
                    "the scale-out")
-        measured = datapoint_that_fired(cloudwatch, high)
+        measured = alarm_datapoint_at_alarm(cloudwatch, high)
         expected = min(4, math.ceil(1 * measured / 10))
         wait_until(lambda: serving(expected), 30, f"{expected} instances serving")
     wait_until(lambda: serving(1), 90, "the scale-in to 1 after the load")
@@ -152,7 +105,8 @@ def test_a_step_policy_from_the_spec_adds_its_step_under_load(emulator, deployer
         "name": "busy", "adjustment_type": "ChangeInCapacity", "steps": [{"lower_bound": 0, "adjustment": 2}],
         "alarm": {"metric": "Invocations", "statistic": "Sum", "threshold": 20}}])
 
-    with Load(deployer.runtime, endpoint) as load:  # 42 invocations per minute: above the threshold of 20
+    # 42 invocations per minute: above the threshold of 20
+    with SteadyLoad(deployer.runtime, endpoint, REQUESTS_PER_SECOND) as load:
         wait_until(lambda: any(a["StatusCode"] == "Successful" for a in activities(aas, endpoint)), 60,
                    "the step scale-out")
     [step] = activities(aas, endpoint)
