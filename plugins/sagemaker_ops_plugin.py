@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from airflow.plugins_manager import AirflowPlugin
-from sagemaker_ops.links import PromotionReportLink
+from sagemaker_ops.links import PromotionReportLink, ScalingReportLink
 
 
 class SageMakerOpsPlugin(AirflowPlugin):
     name = "sagemaker_ops"
-    operator_extra_links = [PromotionReportLink()]
+    operator_extra_links = [PromotionReportLink(), ScalingReportLink()]

@@ -7,10 +7,10 @@ from typing import Any
 from airflow.sdk import BaseOperatorLink
 
 
-class PromotionReportLink(BaseOperatorLink):
-    """The task's HTML promotion report (the ``report_html_uri`` it returned), as an S3 console address."""
+class _ReportLink(BaseOperatorLink):
+    """The task's HTML report (the ``report_html_uri`` it returned), as an S3 console address."""
 
-    name = "Promotion report"
+    name = "Report"
 
     def get_link(self, operator: Any, *, ti_key: Any) -> str:
         from airflow.sdk.execution_time.xcom import XCom
@@ -20,3 +20,11 @@ class PromotionReportLink(BaseOperatorLink):
             return ""
         bucket, _, key = str(uri).removeprefix("s3://").partition("/")
         return f"https://s3.console.aws.amazon.com/s3/object/{bucket}?prefix={key}"
+
+
+class PromotionReportLink(_ReportLink):
+    name = "Promotion report"
+
+
+class ScalingReportLink(_ReportLink):
+    name = "Scaling report"

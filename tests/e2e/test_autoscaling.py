@@ -15,8 +15,8 @@ import math
 
 import pytest
 
-from sagemaker_ops.operators.scaling_report import ScalingReportOperator
 from tests.emulator.autoscaling_support import SteadyLoad, activities, alarm_datapoint_at_alarm
+from tests.e2e.test_release_dag import returned
 from tests.emulator.conftest import deployer, wait_until  # noqa: F401 - the fixture
 from tests.unit.pipeline_documents import PIPELINES
 
@@ -98,7 +98,7 @@ def scaled_spec(endpoint: str, **variant) -> dict:
                                 waiter_delay=1).execute({})
 
 
-def test_a_step_policy_from_the_spec_adds_its_step_under_load(emulator, deployer):  # noqa: F811
+def test_a_step_policy_from_the_spec_adds_its_step_under_load(emulator, deployer, dags):  # noqa: F811
     aas = emulator.client("application-autoscaling")
     endpoint = deployer.endpoint(deployer.config(deployer.model(), count=1))
     applied = scaled_spec(endpoint, step_scaling=[{
@@ -114,11 +114,14 @@ def test_a_step_policy_from_the_spec_adds_its_step_under_load(emulator, deployer
     assert step["Cause"] == f"monitor alarm {applied['alarm_names'][0]} in state ALARM triggered policy busy"
     assert (load.failures, load.ok > 0) == ([], True)
 
-    report = ScalingReportOperator(task_id="report", endpoint_name=endpoint,
-                                   report_s3_uri="s3://emulator-tests/scaling", window_hours=1,
-                                   period_seconds=3).execute({})
+    # The on-demand scaling_report DAG, as `airflow dags test scaling_report -c '{...}'` runs it.
+    run = dags["scaling_report"].test(run_conf={"endpoint_name": endpoint, "variant_name": "AllTraffic",
+                                                "window_hours": 1, "window_end": None, "period_seconds": 3})
+    assert run.state == "success"
+    report = returned(run, "scaling_report")
     assert (report["activities"], report["instance_counts"]) == (["Setting desired instance count to 3."], [1, 3])
-    page = deployer.s3.get_object(Bucket="emulator-tests", Key=report["report_html_uri"].split("/", 3)[3])
+    bucket, key = report["report_html_uri"].removeprefix("s3://").split("/", 1)
+    page = deployer.s3.get_object(Bucket=bucket, Key=key)
     assert page["Body"].read().count(b"data:image/png;base64,") == 2
 
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 from sagemaker_ops.hooks.application_autoscaling import ApplicationAutoScalingHook
 from sagemaker_ops.hooks.cloudwatch import CloudWatchHook
 from sagemaker_ops.hooks.s3 import S3OpsHook
 from sagemaker_ops.hooks.sagemaker import SageMakerOpsHook
+from sagemaker_ops.links import ScalingReportLink
 from sagemaker_ops.operators.base import SageMakerOpsOperator, check_positive, store_arguments
 from sagemaker_ops.specs import check_resource_name
 
@@ -38,7 +39,9 @@ class ScalingReportOperator(SageMakerOpsOperator[ApplicationAutoScalingHook]):
 
     aws_hook_class = ApplicationAutoScalingHook
     template_fields: Sequence[str] = aws_template_fields("endpoint_name", "report_s3_uri", "variant_name",
-                                                         "window_start", "window_end", "period_seconds")
+                                                         "window_start", "window_end", "window_hours",
+                                                         "period_seconds")
+    operator_extra_links: ClassVar = (ScalingReportLink(),)
     ui_color = "#f3e5f5"
 
     @store_arguments
@@ -53,12 +56,12 @@ class ScalingReportOperator(SageMakerOpsOperator[ApplicationAutoScalingHook]):
         check_resource_name("endpoint_name", self.endpoint_name)
         check_resource_name("variant_name", self.variant_name)
         check_positive("period_seconds", int(self.period_seconds))  # a rendered template is a string
+        self.window_hours = int(self.window_hours)  # a rendered template is a string
         check_positive("window_hours", self.window_hours)
         if not str(self.report_s3_uri).startswith("s3://"):
             raise ValueError(f"report_s3_uri must be an s3:// URI, got {self.report_s3_uri!r}.")
-        end = datetime.fromisoformat(str(self.window_end)) if self.window_end else datetime.now(timezone.utc)
-        start = datetime.fromisoformat(str(self.window_start)) if self.window_start else \
-            end - timedelta(hours=self.window_hours)
+        end = _moment(self.window_end) if self.window_end else datetime.now(timezone.utc)
+        start = _moment(self.window_start) if self.window_start else end - timedelta(hours=self.window_hours)
         if start >= end:
             raise ValueError(f"window_start ({start.isoformat()}) must be before window_end ({end.isoformat()}).")
         document = collect_scaling_report(SageMakerOpsHook(**self._hook_parameters), self.hook,
@@ -73,3 +76,9 @@ class ScalingReportOperator(SageMakerOpsOperator[ApplicationAutoScalingHook]):
         return {"report_json_uri": json_uri, "report_html_uri": html_uri,
                 "activities": [a["description"] for a in document["activities"]],
                 "instance_counts": sorted({s["current"] for s in document["instance_counts"] if s["current"]})}
+
+
+def _moment(text: str) -> datetime:
+    """An ISO time; without an offset it is UTC (as the Params form's date-time picker may send it)."""
+    moment = datetime.fromisoformat(str(text))
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
