@@ -31,8 +31,9 @@ def test_iam_sts_cloudwatch_logs_and_autoscaling_answer(emulator):
     assert logs.describe_log_groups(logGroupNamePrefix="/moto/services")["logGroups"][0]["logGroupName"] == "/moto/services"
 
     autoscaling = emulator.client("application-autoscaling")
-    autoscaling.register_scalable_target(ServiceNamespace="sagemaker", ResourceId="endpoint/x/variant/AllTraffic",
-                                         ScalableDimension="sagemaker:variant:DesiredInstanceCount",
+    # Other services' targets are moto's alone (SageMaker variants are checked against the endpoint first).
+    autoscaling.register_scalable_target(ServiceNamespace="dynamodb", ResourceId="table/moto-services",
+                                         ScalableDimension="dynamodb:table:ReadCapacityUnits",
                                          MinCapacity=1, MaxCapacity=4)
-    targets = autoscaling.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"]
+    targets = autoscaling.describe_scalable_targets(ServiceNamespace="dynamodb")["ScalableTargets"]
     assert [(t["MinCapacity"], t["MaxCapacity"]) for t in targets] == [(1, 4)]

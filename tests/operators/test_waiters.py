@@ -14,7 +14,8 @@ from sagemaker_ops.hooks.sagemaker import WAITERS_FILE, SageMakerOpsHook
 SETTLED_SUCCESS = ["InService"]
 SETTLED_FAILURE = ["Failed", "UpdateRollbackFailed", "OutOfService"]
 SETTLED_PENDING = ["Creating", "Updating", "SystemUpdating", "RollingBack"]
-TESTED_WAITERS = {"EndpointSettled", "EndpointDeletionComplete", "MonitoringScheduleSettled"}
+TESTED_WAITERS = {"EndpointSettled", "EndpointDeletionComplete", "MonitoringScheduleSettled",
+                  "InferenceRecommendationsJobDone"}
 
 
 @pytest.fixture
@@ -134,3 +135,36 @@ def test_schedule_settled_fails_on_a_failed_or_missing_schedule(hook, client):
         wait_for_schedule_once(hook, client, schedule_response("Failed"))
     with pytest.raises(WaiterError, match="terminal failure"):
         wait_for_schedule_once(hook, client, error_code="ResourceNotFound")
+
+
+def recommendations_job(status: str) -> dict:
+    return {"JobName": "ir", "JobType": "Advanced", "JobArn": "arn:aws:sagemaker:us-east-1:123456789012:"
+            "inference-recommendations-job/ir", "RoleArn": "arn:aws:iam::123456789012:role/r", "Status": status,
+            "CreationTime": "2026-01-01T00:00:00Z", "LastModifiedTime": "2026-01-01T00:00:00Z",
+            "InputConfig": {"ModelName": "m"}}
+
+
+def wait_for_job_once(hook, client, response: dict | None = None, error_code: str | None = None):
+    with Stubber(client) as stubber:
+        if error_code:
+            stubber.add_client_error("describe_inference_recommendations_job", service_error_code=error_code,
+                                     http_status_code=400)
+        else:
+            stubber.add_response("describe_inference_recommendations_job", response)
+        hook.get_waiter("InferenceRecommendationsJobDone", client=client).wait(
+            JobName="ir", WaiterConfig={"MaxAttempts": 1, "Delay": 0})
+
+
+def test_recommendations_job_done_succeeds_on_completed_and_waits_while_running(hook, client):
+    wait_for_job_once(hook, client, recommendations_job("COMPLETED"))
+    for status in ("PENDING", "IN_PROGRESS", "STOPPING"):
+        with pytest.raises(WaiterError, match="Max attempts exceeded"):
+            wait_for_job_once(hook, client, recommendations_job(status))
+
+
+@pytest.mark.parametrize("status", ["FAILED", "STOPPED"])
+def test_recommendations_job_done_fails_on_a_failed_stopped_or_missing_job(hook, client, status):
+    with pytest.raises(WaiterError, match="terminal failure"):
+        wait_for_job_once(hook, client, recommendations_job(status))
+    with pytest.raises(WaiterError, match="terminal failure"):
+        wait_for_job_once(hook, client, error_code="ResourceNotFound")
