@@ -3,8 +3,6 @@ differently fails it, and the endpoint keeps serving the old version (nothing de
 
 from __future__ import annotations
 
-import textwrap
-
 import pytest
 import yaml
 
@@ -13,6 +11,27 @@ from tests.e2e.release_runs import REPO, run_release, task_log
 pytestmark = pytest.mark.e2e
 
 ROWS = [[5.1, 3.5, 1.4, 0.2], [6.4, 3.2, 4.5, 1.5], [6.3, 3.3, 6.0, 2.5]]  # one flower of each species
+# Two models that package in no time (no training): the classic petal rule, right on the three flowers
+# (the release's CSV smoke test passes), and one that calls every flower setosa.
+HANDLER = """
+import json
+
+def model_fn(model_dir):
+    return None
+
+def input_fn(body, content_type):
+    text = body.decode() if isinstance(body, bytes) else body
+    if content_type == "text/csv":
+        return [[float(cell) for cell in line.split(",")] for line in text.strip().splitlines()]
+    return json.loads(text)
+
+def predict_fn(rows, model):
+    return [{predict} for row in rows]
+
+def output_fn(prediction, accept):
+    return json.dumps(prediction)
+"""
+PETAL_RULE = '"setosa" if row[2] < 2.5 else "versicolor" if row[3] < 1.75 else "virginica"'
 
 
 def promotion_with_shadow_test() -> dict:
@@ -22,33 +41,23 @@ def promotion_with_shadow_test() -> dict:
         "thresholds": {"min_agreement": 0.95, "max_error_rate": 0.01}}}
 
 
-@pytest.mark.timeout(600)  # two `airflow dags test` runs, the first one training the iris model
+def model_folder(folder, predict: str):
+    (folder / "code").mkdir(parents=True)
+    (folder / "code" / "inference.py").write_text(HANDLER.replace("{predict}", predict))
+    return folder
+
+
+@pytest.mark.timeout(600)  # two `airflow dags test` runs
 def test_a_model_that_disagrees_fails_the_shadow_test_and_is_not_deployed(emulator, airflow_db, tmp_path):
     name = "shadowed"
-    returncode, output = run_release(tmp_path / "first", name, REPO / "include/models/iris",
+    returncode, output = run_release(tmp_path / "first", name, model_folder(tmp_path / "petal-rule", PETAL_RULE),
                                      promotion=promotion_with_shadow_test())
     assert returncode == 0, output[-3000:]
     assert "does not exist yet: nothing to shadow" in task_log(output, "shadow_test")
     sagemaker = emulator.client("sagemaker")
     served = sagemaker.describe_endpoint(EndpointName=name)["EndpointConfigName"]
 
-    always_setosa = tmp_path / "always-setosa"
-    (always_setosa / "code").mkdir(parents=True)
-    (always_setosa / "code" / "inference.py").write_text(textwrap.dedent("""
-        import json
-
-        def model_fn(model_dir):
-            return None
-
-        def input_fn(body, content_type):
-            return json.loads(body)
-
-        def predict_fn(rows, model):
-            return ["setosa" for _ in rows]
-
-        def output_fn(prediction, accept):
-            return json.dumps(prediction)
-    """))
+    always_setosa = model_folder(tmp_path / "always-setosa", '"setosa"')
     returncode, output = run_release(tmp_path / "second", name, always_setosa, promotion=promotion_with_shadow_test())
     assert returncode != 0
     shadow_log = task_log(output, "shadow_test")
