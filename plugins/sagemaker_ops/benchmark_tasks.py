@@ -117,6 +117,7 @@ def choose_configuration(measured: dict[str, Any], settings: dict[str, Any], mod
             selection.reasons.append(f"Note: measuring {candidate['name']}, the load generator used "
                                      f"{candidate['generator_cpu_share']:.0%} of a core: it may have limited that "
                                      "capacity, not the endpoint.")
+    selection.reasons.extend(host_limit_notes(candidates, _endpoint_url()))
     for reason in selection.reasons:
         log.info("%s", reason)
     if selection.option not in DEPLOYABLE or selection.candidate is None:
@@ -142,6 +143,35 @@ def choose_configuration(measured: dict[str, Any], settings: dict[str, Any], mod
     report = _write_report(document, f"{settings['report_s3_uri']}/{model_name}")
     return {"option": selection.option, "candidate": selection.candidate, "reasons": selection.reasons,
             "production_variants": [_variant(settings, chosen)], XCOM_AUTOSCALING_TARGET: target, **report}
+
+
+def host_limit_notes(candidates: list, endpoint_url: str | None, host_cores: int | None = None) -> list[str]:
+    """When the endpoints ran on this machine (an emulator on loopback), a candidate with more vCPUs than the
+    machine has cores was measured against the host's limit, not its instance type's: say so."""
+    import os
+    from urllib.parse import urlparse
+
+    if not endpoint_url or urlparse(endpoint_url).hostname not in ("127.0.0.1", "localhost", "::1"):
+        return []
+    from sagemaker_rules.instance_catalog import instance_type
+
+    cores = host_cores or os.cpu_count() or 1
+    notes = []
+    for candidate in candidates:
+        if candidate.kind != "instance" or not candidate.instance_type:
+            continue
+        vcpus = instance_type(candidate.instance_type).vcpus * candidate.instance_count
+        if vcpus > cores:
+            notes.append(f"Note: {candidate.name} has {vcpus} vCPUs but ran on this machine's {cores} cores (the "
+                         f"emulator at {endpoint_url}): its figures are the host's limit, not the instance type's.")
+    return notes
+
+
+def _endpoint_url() -> str | None:
+    """The AWS connection's endpoint_url (the emulator's address; None on AWS)."""
+    from airflow.providers.amazon.aws.hooks.base_aws import AwsGenericHook
+
+    return AwsGenericHook(aws_conn_id="aws_default", client_type="sagemaker").conn_config.endpoint_url
 
 
 def _variant(settings: dict[str, Any], chosen: Any) -> dict[str, Any]:

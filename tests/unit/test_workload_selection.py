@@ -163,3 +163,15 @@ def test_monthly_cost_counts_whole_instances_and_serverless_per_request():
     # 1000 rps on c5.large measured at 400 rps per instance -> 3 instances, 730 hours each.
     assert monthly_cost(C5_LARGE, 1000) == pytest.approx(3 * 0.102 * 730)
     assert monthly_cost(SERVERLESS_2G, 10) == pytest.approx(4e-7 * 10 * 3600 * 730)
+
+
+def test_a_candidate_bigger_than_the_host_running_its_emulator_is_noted():
+    from sagemaker_ops.benchmark_tasks import host_limit_notes
+
+    small = MeasuredCandidate(name="ml.c5.large x1", kind="instance", max_rps=900, latency_ms={"p95": 5},
+                              instance_type="ml.c5.large", instance_count=1)
+    big = MeasuredCandidate(name="ml.c5.xlarge x2", kind="instance", max_rps=900, latency_ms={"p95": 5},
+                            instance_type="ml.c5.xlarge", instance_count=2)
+    [note] = host_limit_notes([small, big], "http://127.0.0.1:4566", host_cores=2)
+    assert note.startswith("Note: ml.c5.xlarge x2 has 8 vCPUs but ran on this machine's 2 cores")
+    assert host_limit_notes([small, big], None, host_cores=2) == []  # on AWS: nothing to say
