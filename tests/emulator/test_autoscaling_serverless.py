@@ -39,7 +39,12 @@ def test_provisioned_concurrency_scales_with_its_utilization(emulator, deployer)
     with SteadyLoad(deployer.runtime, endpoint, 4) as load:  # one request at a time: utilization 1.0 of 1
         wait_until(lambda: provisioned() == (2, 2), 60, "provisioned concurrency to double")
     assert load.failures == []
-    found = aas.describe_scaling_activities(ServiceNamespace="sagemaker", ResourceId=resource(endpoint))
-    activity = found["ScalingActivities"][0]
+
+    def settled_activity():  # the activity is closed just after the endpoint reports the new concurrency
+        [latest, *_] = aas.describe_scaling_activities(ServiceNamespace="sagemaker",
+                                                       ResourceId=resource(endpoint))["ScalingActivities"]
+        return latest if latest["StatusCode"] != "InProgress" else None
+
+    activity = wait_until(settled_activity, 30, "the activity to close")
     assert activity["Description"] == "Setting desired provisioned concurrency to 2."
     assert activity["ScalableDimension"] == PROVISIONED and activity["StatusCode"] == "Successful"

@@ -91,7 +91,11 @@ def statistic_value(data: PeriodData | None, statistic: str | None, extended: st
         return None
     if extended:
         match = _PERCENTILE.match(extended)
-        return percentile(data.sorted_raw(), float(match.group(1)), presorted=True) if match else None
+        if not match:
+            return None
+        value = percentile(data.sorted_raw(), float(match.group(1)), presorted=True)
+        # Distributions are rounded (3 significant digits): a percentile never leaves the period's range.
+        return None if value is None else min(max(value, data.low), data.high)
     return {"SampleCount": data.count, "Sum": data.total, "Minimum": data.low, "Maximum": data.high,
             "Average": data.total / data.count}.get(statistic or "")
 
