@@ -29,9 +29,8 @@ import json
 import random
 import sys
 import textwrap
-import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from statistics import median
 
@@ -39,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from hosting_options import ROLE, Bench  # noqa: E402  (same deploy helpers)
 
 from sagemaker_emulator.launcher import EmulatorProcess, free_port  # noqa: E402
+from sagemaker_ops.load_test.background import BackgroundCalls  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "out"
 PERIOD = 60
@@ -74,11 +74,13 @@ class Request:
     detail: str = ""
 
 
-class Traffic:
+class Traffic(BackgroundCalls):
     """Invokes the endpoint back to back from its own thread, keeping every request's times and fleet."""
 
     def __init__(self, url: str, endpoint: str):
         import boto3
+
+        super().__init__()
         from botocore.config import Config
 
         # One attempt per request: botocore would otherwise retry 5XX answers and hide green's failures.
@@ -87,8 +89,6 @@ class Traffic:
                                     config=Config(retries={"total_max_attempts": 1}))
         self.endpoint = endpoint
         self.requests: list[Request] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _invoke(self) -> tuple[str, str]:
         try:
@@ -99,19 +99,10 @@ class Traffic:
         fleet = json.loads(body).get("fleet")
         return ("blue", "") if fleet == "blue" else ("other", f"unexpected answer {body[:100]!r}")
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            sent = time.time()
-            fleet, detail = self._invoke()
-            self.requests.append(Request(sent, time.time(), fleet, detail))
-
-    def __enter__(self) -> "Traffic":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
+    def call(self) -> None:
+        sent = time.time()
+        fleet, detail = self._invoke()
+        self.requests.append(Request(sent, time.time(), fleet, detail))
 
 
 def put_green_alarm(cloudwatch, name: str, green: str) -> None:

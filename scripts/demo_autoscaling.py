@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import threading
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -23,6 +22,7 @@ from airflow_env import REPO, airflow_env, migrate
 from demo import choose_port, clients, run_dag_test
 
 from sagemaker_emulator.launcher import EmulatorProcess
+from sagemaker_ops.load_test.background import BackgroundCalls
 
 TIME_SCALE = 20
 ENDPOINT, VARIANT = "iris", "AllTraffic"
@@ -32,68 +32,41 @@ REQUESTS_PER_SECOND = 14
 REPORT = REPO / ".airflow" / "scaling-report.html"
 
 
-class Load:
+class Load(BackgroundCalls):
     """Invokes the endpoint at a steady rate from a thread, counting answers and failures."""
 
     def __init__(self, runtime, per_second: float):
-        self.runtime, self.interval = runtime, 1.0 / per_second
+        super().__init__(per_second=per_second)
+        self.runtime = runtime
         self.payload = (REPO / "include/data/iris_sample.csv").read_bytes()
-        self.ok, self.failures = 0, []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
+        self.ok, self.failures = 0, self.errors
 
-    def _run(self) -> None:
-        due = time.monotonic()
-        while not self._stop.is_set():
-            try:
-                self.runtime.invoke_endpoint(EndpointName=ENDPOINT, Body=self.payload,
-                                             ContentType="text/csv")["Body"].read()
-                self.ok += 1
-            except Exception as error:  # noqa: BLE001 - every failure is counted and shown
-                self.failures.append(repr(error))
-            due += self.interval
-            self._stop.wait(max(0.0, due - time.monotonic()))
+    def call(self) -> None:
+        self.runtime.invoke_endpoint(EndpointName=ENDPOINT, Body=self.payload, ContentType="text/csv")["Body"].read()
+        self.ok += 1
 
-    def __enter__(self) -> Load:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
+    def failed(self, error: Exception) -> None:
+        self.failures.append(repr(error))
 
 
-class Watch:
+class Watch(BackgroundCalls):
     """Samples DescribeEndpoint, printing each change of (status, desired, current) as it happens."""
 
     def __init__(self, sagemaker, started: float):
+        super().__init__(pause_seconds=0.25)
         self.sagemaker, self.started = sagemaker, started
         self.samples: list[dict] = []
         self.state: tuple = ()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            endpoint = self.sagemaker.describe_endpoint(EndpointName=ENDPOINT)
-            variant = endpoint["ProductionVariants"][0]
-            state = (endpoint["EndpointStatus"], variant.get("DesiredInstanceCount"),
-                     variant.get("CurrentInstanceCount"))
-            self.samples.append({"time": datetime.now(timezone.utc).isoformat(), "desired": state[1],
-                                 "current": state[2]})
-            if state != self.state:
-                print(f"  {time.monotonic() - self.started:6.1f} s  {state[0]:<10} desired {state[1]}, "
-                      f"current {state[2]}", flush=True)
-                self.state = state
-            self._stop.wait(0.25)
-
-    def __enter__(self) -> Watch:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
+    def call(self) -> None:
+        endpoint = self.sagemaker.describe_endpoint(EndpointName=ENDPOINT)
+        variant = endpoint["ProductionVariants"][0]
+        state = (endpoint["EndpointStatus"], variant.get("DesiredInstanceCount"), variant.get("CurrentInstanceCount"))
+        self.samples.append({"time": datetime.now(timezone.utc).isoformat(), "desired": state[1], "current": state[2]})
+        if state != self.state:
+            print(f"  {time.monotonic() - self.started:6.1f} s  {state[0]:<10} desired {state[1]}, "
+                  f"current {state[2]}", flush=True)
+            self.state = state
 
     def wait_for(self, desired: int, seconds: float) -> bool:
         deadline = time.monotonic() + seconds

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import io
 import tarfile
-import threading
-import time
 from pathlib import Path
 
 from airflow_env import REPO
+from sagemaker_ops.load_test.background import BackgroundCalls
 
 PROMOTION_TIME_SCALE = 20
 ENDPOINT = "iris"  # release_iris's endpoint
@@ -34,38 +33,23 @@ def output_fn(prediction, accept):
 '''
 
 
-class Client:
+class Client(BackgroundCalls):
     """Invokes the endpoint until stopped, counting answers and failures (and who caused each failure)."""
 
     def __init__(self, runtime, payload: bytes):
+        super().__init__(pause_seconds=0.02)
         self.runtime, self.payload = runtime, payload
         self.answers = 0
         self.failures: dict[str, int] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.runtime.invoke_endpoint(EndpointName=ENDPOINT, Body=self.payload, ContentType="text/csv",
-                                             Accept="application/json")["Body"].read()
-                self.answers += 1
-            except Exception as error:  # noqa: BLE001 - every failure is counted
-                who = "the bad canary (green)" if "bad version" in str(error) else f"other: {error}"
-                self.failures[who] = self.failures.get(who, 0) + 1
-            time.sleep(0.02)
+    def call(self) -> None:
+        self.runtime.invoke_endpoint(EndpointName=ENDPOINT, Body=self.payload, ContentType="text/csv",
+                                     Accept="application/json")["Body"].read()
+        self.answers += 1
 
-    def __enter__(self) -> Client:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def summary(self) -> str:
-        failures = ", ".join(f"{count} from {who}" for who, count in self.failures.items()) or "none"
-        return f"{self.answers} answered, failed: {failures}"
+    def failed(self, error: Exception) -> None:
+        who = "the bad canary (green)" if "bad version" in str(error) else f"other: {error}"
+        self.failures[who] = self.failures.get(who, 0) + 1
 
 
 def candidate_configs(aws: dict) -> tuple[str, str, str]:

@@ -4,11 +4,10 @@ a bad version is rolled back, the run fails, and the report still says why."""
 from __future__ import annotations
 
 import json
-import threading
 
 import pytest
 
-from tests.emulator.conftest import ECHO_MODEL, Deployer
+from tests.emulator.conftest import ECHO_MODEL, Deployer, Traffic
 from tests.e2e.test_release_dag import returned
 
 pytestmark = pytest.mark.e2e
@@ -34,23 +33,9 @@ def task_states(dag_run) -> dict[str, str]:
     return {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
 
 
-def keep_invoking(deployer: Deployer, endpoint: str, stop: threading.Event) -> None:
-    while not stop.is_set():
-        try:
-            deployer.invoke(endpoint, {"values": [1]})
-        except Exception:  # noqa: BLE001 - the bad version's errors are what drives the alarm
-            pass
-
-
 def run_with_traffic(dag, deployer: Deployer, endpoint: str, run_conf: dict):
-    stop = threading.Event()
-    client = threading.Thread(target=keep_invoking, args=(deployer, endpoint, stop), daemon=True)
-    client.start()
-    try:
+    with Traffic(deployer, endpoint):  # the bad version's errors are what drives the alarm
         return dag.test(run_conf=run_conf)
-    finally:
-        stop.set()
-        client.join()
 
 
 def test_a_canary_promotion_succeeds_and_reports(dags, deployer):

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-import threading
-import time
+
+from sagemaker_ops.load_test.background import BackgroundCalls
 
 DIMENSION = "sagemaker:variant:DesiredInstanceCount"
 
@@ -13,67 +13,40 @@ def resource(endpoint: str, variant: str = "AllTraffic") -> str:
     return f"endpoint/{endpoint}/variant/{variant}"
 
 
-class SteadyLoad:
+class SteadyLoad(BackgroundCalls):
     """Invokes an endpoint at a fixed rate from a thread (paced, not as fast as possible), counting
-    answers and failures, until stopped."""
+    answers and failures (``failures``: their reprs), until stopped."""
 
     def __init__(self, runtime, endpoint: str, per_second: float):
-        self.runtime, self.endpoint, self.interval = runtime, endpoint, 1.0 / per_second
+        super().__init__(per_second=per_second)
+        self.runtime, self.endpoint = runtime, endpoint
         self.ok = 0
-        self.failures: list[str] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
+        self.failures = self.errors
 
-    def __enter__(self) -> "SteadyLoad":
-        self._thread.start()
-        return self
+    def call(self) -> None:
+        self.runtime.invoke_endpoint(EndpointName=self.endpoint, ContentType="application/json",
+                                     Body=json.dumps({"values": [1]}))["Body"].read()
+        self.ok += 1
 
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _run(self) -> None:
-        due = time.monotonic()
-        while not self._stop.is_set():
-            try:
-                self.runtime.invoke_endpoint(EndpointName=self.endpoint, ContentType="application/json",
-                                             Body=json.dumps({"values": [1]}))["Body"].read()
-                self.ok += 1
-            except Exception as error:  # noqa: BLE001 - every failure is counted and shown by the test
-                self.failures.append(repr(error))
-            due += self.interval
-            self._stop.wait(max(0.0, due - time.monotonic()))
+    def failed(self, error: Exception) -> None:
+        self.failures.append(repr(error))
 
 
-class EndpointWatch:
+class EndpointWatch(BackgroundCalls):
     """Polls DescribeEndpoint from a thread, remembering each distinct (status, desired, current)."""
 
     def __init__(self, sm, endpoint: str):
+        super().__init__(pause_seconds=0.05)
         self.sm, self.endpoint = sm, endpoint
         self.seen: list[tuple[str, int, int]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def __enter__(self) -> "EndpointWatch":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            described = self.sm.describe_endpoint(EndpointName=self.endpoint)
-            variant = described["ProductionVariants"][0]
-            state = (described["EndpointStatus"], variant.get("DesiredInstanceCount"),
-                     variant.get("CurrentInstanceCount"))
-            if not self.seen or self.seen[-1] != state:
-                self.seen.append(state)
-            self._stop.wait(0.05)
+    def call(self) -> None:
+        described = self.sm.describe_endpoint(EndpointName=self.endpoint)
+        variant = described["ProductionVariants"][0]
+        state = (described["EndpointStatus"], variant.get("DesiredInstanceCount"),
+                 variant.get("CurrentInstanceCount"))
+        if not self.seen or self.seen[-1] != state:
+            self.seen.append(state)
 
 
 def activities(aas, endpoint: str) -> list[dict]:

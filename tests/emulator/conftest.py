@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from sagemaker_ops.load_test.background import BackgroundCalls
+
 ROLE_ARN = "arn:aws:iam::123456789012:role/SageMakerExecutionRole"
 BUCKET = "emulator-tests"
 
@@ -127,6 +129,21 @@ class Deployer:
                 self.sm.delete_endpoint(EndpointName=name)
             except self.sm.exceptions.ClientError:
                 pass
+
+
+class Traffic(BackgroundCalls):
+    """A client invoking the endpoint back to back throughout: every answer and every failure is kept."""
+
+    def __init__(self, deployer: Deployer, endpoint: str):
+        super().__init__()
+        self.deployer, self.endpoint = deployer, endpoint
+        self.answers: list[float] = []
+
+    def call(self) -> None:
+        self.answers.append(self.deployer.invoke(self.endpoint, {"values": [1]})["result"][0])
+
+    def failed(self, error: Exception) -> None:
+        self.errors.append(str(error))
 
 
 @pytest.fixture

@@ -9,12 +9,11 @@ the test emulator runs at time scale 20 (60 s = 3 s).
 from __future__ import annotations
 
 import os
-import threading
 
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.emulator.conftest import ECHO_MODEL, wait_until, workers_of
+from tests.emulator.conftest import ECHO_MODEL, Traffic, wait_until, workers_of
 
 BLUE, GREEN = 2, 10
 
@@ -36,32 +35,6 @@ def guarded(policy: dict, *alarms: str) -> dict:
     if alarms:
         config["AutoRollbackConfiguration"] = {"Alarms": [{"AlarmName": name} for name in alarms]}
     return config
-
-
-class Traffic:
-    """A client invoking the endpoint throughout: every answer and every failure is kept."""
-
-    def __init__(self, deployer, endpoint: str):
-        self.deployer, self.endpoint = deployer, endpoint
-        self.answers: list[float] = []
-        self.errors: list[Exception] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.answers.append(self.deployer.invoke(self.endpoint, {"values": [1]})["result"][0])
-            except Exception as error:  # noqa: BLE001 - every failure is what the tests count
-                self.errors.append(error)
-
-    def __enter__(self) -> "Traffic":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 def instances_of(endpoint: str) -> set[int]:

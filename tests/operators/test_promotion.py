@@ -22,7 +22,7 @@ from sagemaker_ops.operators.promotion import (
     PromotionFailed,
     ShiftTrafficOperator,
 )
-from tests.emulator.conftest import ECHO_MODEL, Deployer, wait_until
+from tests.emulator.conftest import ECHO_MODEL, Deployer, Traffic, wait_until
 
 BLUE, GREEN = 2, 10
 BAD_MODEL = ECHO_MODEL.replace('    if data.get("raise"):', '    if True:').replace(
@@ -36,32 +36,6 @@ def deployer(emulator):
     helper = Deployer(emulator)
     yield helper
     helper.cleanup()
-
-
-class Traffic:
-    """A client invoking the endpoint throughout: every answer and every failure is kept."""
-
-    def __init__(self, deployer: Deployer, endpoint: str):
-        self.deployer, self.endpoint = deployer, endpoint
-        self.answers: list[float] = []
-        self.errors: list[str] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.answers.append(self.deployer.invoke(self.endpoint, {"values": [1]})["result"][0])
-            except Exception as error:  # noqa: BLE001 - every failure is what the tests count
-                self.errors.append(str(error))
-
-    def __enter__(self) -> Traffic:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 def promotion(**fields) -> dict:

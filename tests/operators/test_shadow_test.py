@@ -8,11 +8,11 @@ differently; a broken one raises on every request. Callers keep getting producti
 from __future__ import annotations
 
 import json
-import threading
 import uuid
 
 import pytest
 
+from sagemaker_ops.load_test.background import BackgroundCalls
 from sagemaker_ops.operators.shadow_test import ShadowTestFailed, ShadowTestOperator
 from tests.emulator.conftest import BUCKET, ECHO_MODEL, Deployer
 
@@ -39,35 +39,23 @@ def production(deployer) -> tuple[str, str]:
     return deployer.endpoint(config), config
 
 
-class Callers:
+class Callers(BackgroundCalls):
     """Clients invoking the endpoint throughout, each request with its own InferenceId."""
 
     def __init__(self, deployer: Deployer, endpoint: str):
+        super().__init__()
         self.deployer, self.endpoint = deployer, endpoint
         self.answers: list[tuple[str, list[float], list[float]]] = []  # (variant, sent, answered)
-        self.errors: list[str] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
+        self.sent = 0
 
-    def _run(self) -> None:
-        index = 0
-        while not self._stop.is_set():
-            index += 1
-            values = [index % 10]
-            try:
-                answer = self.deployer.invoke(self.endpoint, {"values": values},
-                                              InferenceId=f"caller-{uuid.uuid4().hex}")
-                self.answers.append((answer["variant"], values, answer["result"]))
-            except Exception as error:  # noqa: BLE001 - every failure is what the tests count
-                self.errors.append(str(error))
+    def call(self) -> None:
+        self.sent += 1
+        values = [self.sent % 10]
+        answer = self.deployer.invoke(self.endpoint, {"values": values}, InferenceId=f"caller-{uuid.uuid4().hex}")
+        self.answers.append((answer["variant"], values, answer["result"]))
 
-    def __enter__(self) -> Callers:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
+    def failed(self, error: Exception) -> None:
+        self.errors.append(str(error))
 
     def all_production(self) -> bool:
         return all(variant == "Live" and answered == [v * 2 for v in sent] for variant, sent, answered in self.answers)
