@@ -16,6 +16,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from sagemaker_emulator.sagemaker.listing import offset_page
+
 PENDING, IN_PROGRESS, SUCCESSFUL, FAILED = "Pending", "InProgress", "Successful", "Failed"
 _NOUNS = {"sagemaker:variant:DesiredInstanceCount": "instance count",
           "sagemaker:variant:DesiredProvisionedConcurrency": "provisioned concurrency"}
@@ -91,10 +93,5 @@ class ActivityLog:
         found = [a for a in self._by_region.get(region, [])
                  if params.get("ResourceId") in (None, a.resource_id)
                  and params.get("ScalableDimension") in (None, a.dimension)]
-        start = int(params.get("NextToken") or 0)
-        size = int(params.get("MaxResults") or 50)
-        page = found[start:start + size]
-        out: dict[str, Any] = {"ScalingActivities": [a.describe() for a in page]}
-        if start + size < len(found):
-            out["NextToken"] = str(start + size)
-        return out
+        page, token = offset_page(found, params.get("NextToken"), int(params.get("MaxResults") or 50))
+        return {"ScalingActivities": [a.describe() for a in page], **token}

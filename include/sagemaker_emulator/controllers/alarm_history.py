@@ -18,6 +18,8 @@ from typing import Any
 from urllib.parse import parse_qs
 from xml.sax.saxutils import escape
 
+from sagemaker_emulator.sagemaker.listing import offset_page
+
 HISTORY_ITEM_TYPES = ("ConfigurationUpdate", "StateUpdate", "Action", "AlarmContributorStateUpdate",
                       "AlarmContributorAction")
 JSON_PREFIX = "GraniteServiceVersion20100801."
@@ -72,12 +74,8 @@ class AlarmHistory:
                      and (start is None or item.timestamp >= start) and (end is None or item.timestamp <= end)]
         if params.get("ScanBy", "TimestampDescending") == "TimestampDescending":
             items.reverse()
-        offset = int(params.get("NextToken") or 0)
-        page = items[offset:offset + max_records]
-        answer: dict[str, Any] = {"AlarmHistoryItems": [item.as_dict() for item in page]}
-        if offset + max_records < len(items):
-            answer["NextToken"] = str(offset + max_records)
-        return answer
+        page, token = offset_page(items, params.get("NextToken"), max_records)
+        return {"AlarmHistoryItems": [item.as_dict() for item in page], **token}
 
 
 def cloudwatch_operation(target: str, content_type: str, body: bytes) -> tuple[str, str] | None:

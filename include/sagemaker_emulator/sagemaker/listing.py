@@ -1,4 +1,4 @@
-"""The one pager of every List* operation: AWS's filters, sort orders and NextToken."""
+"""The one pager of every List*/Describe* operation: AWS's filters, sort orders and NextToken."""
 
 from __future__ import annotations
 
@@ -38,8 +38,12 @@ def page_results(rows: list[dict[str, Any]], params: Mapping[str, Any], name_key
     sort_by = params.get("SortBy", "CreationTime")
     sort_key = name_key if sort_by == "Name" else sort_by
     rows = sorted(rows, key=lambda r: r.get(sort_key, 0), reverse=params.get("SortOrder", "Descending") == "Descending")
-    start = int(params.get("NextToken") or 0)
-    size = int(params.get("MaxResults") or page_size)
-    page = rows[start:start + size]
+    return offset_page(rows, params.get("NextToken"), int(params.get("MaxResults") or page_size))
+
+
+def offset_page(rows: list, next_token: Any, size: int) -> tuple[list, dict]:
+    """The page of ``size`` rows a ``NextToken`` (the offset, as a string; none: the start) points at, and
+    ``{"NextToken": ...}`` for the next page, or ``{}`` on the last one."""
+    start = int(next_token or 0)
     token = {"NextToken": str(start + size)} if start + size < len(rows) else {}
-    return page, token
+    return rows[start:start + size], token

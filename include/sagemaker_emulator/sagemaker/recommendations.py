@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
 from sagemaker_emulator.sagemaker.errors import AwsError, ResourceNotFound, ValidationException
-from sagemaker_emulator.sagemaker.listing import page_results
+from sagemaker_emulator.sagemaker.listing import offset_page, page_results
 from sagemaker_emulator.sagemaker.tags import tag_dict
 from sagemaker_emulator.sagemaker.variants import require_cataloged
 from sagemaker_rules.instance_catalog import instance_type
@@ -259,10 +259,8 @@ class InferenceRecommendations:
         job = self.get(params["JobName"])
         steps = [{"StepType": "BENCHMARK", "JobName": job.name, "Status": s.status, "InferenceBenchmark": s.benchmark()}
                  for s in job.steps if params.get("Status") in (None, s.status)]
-        start = int(params.get("NextToken") or 0)
-        size = int(params.get("MaxResults") or 100)
-        token = {"NextToken": str(start + size)} if start + size < len(steps) else {}
-        return {"Steps": steps[start:start + size], **token}
+        page, token = offset_page(steps, params.get("NextToken"), int(params.get("MaxResults") or 100))
+        return {"Steps": page, **token}
 
     def get_scaling_configuration_recommendation(self, params: dict[str, Any]) -> dict[str, Any]:
         job = self.get(params["InferenceRecommendationsJobName"])
