@@ -39,13 +39,16 @@ def describe_response(status: str) -> dict:
     }
 
 
-def wait_once(hook, client, waiter_name: str, response: dict | None = None, error_code: str | None = None):
+def wait_once(hook, client, waiter_name: str, response: dict | None = None, error_code: str | None = None, *,
+              operation: str = "describe_endpoint", arguments: dict | None = None):
+    """One look of ``waiter_name`` at a stubbed ``operation`` answer (or error)."""
     with Stubber(client) as stubber:
         if error_code:
-            stubber.add_client_error("describe_endpoint", service_error_code=error_code, http_status_code=400)
+            stubber.add_client_error(operation, service_error_code=error_code, http_status_code=400)
         else:
-            stubber.add_response("describe_endpoint", response)
-        hook.get_waiter(waiter_name, client=client).wait(EndpointName="iris", WaiterConfig={"MaxAttempts": 1, "Delay": 0})
+            stubber.add_response(operation, response)
+        hook.get_waiter(waiter_name, client=client).wait(**(arguments or {"EndpointName": "iris"}),
+                                                         WaiterConfig={"MaxAttempts": 1, "Delay": 0})
 
 
 def test_every_custom_waiter_is_tested_and_every_acceptor_has_an_argument(hook):
@@ -110,14 +113,8 @@ def schedule_response(status: str) -> dict:
 
 
 def wait_for_schedule_once(hook, client, response: dict | None = None, error_code: str | None = None):
-    with Stubber(client) as stubber:
-        if error_code:
-            stubber.add_client_error("describe_monitoring_schedule", service_error_code=error_code,
-                                     http_status_code=400)
-        else:
-            stubber.add_response("describe_monitoring_schedule", response)
-        hook.get_waiter("MonitoringScheduleSettled", client=client).wait(
-            MonitoringScheduleName="dq", WaiterConfig={"MaxAttempts": 1, "Delay": 0})
+    wait_once(hook, client, "MonitoringScheduleSettled", response, error_code,
+              operation="describe_monitoring_schedule", arguments={"MonitoringScheduleName": "dq"})
 
 
 @pytest.mark.parametrize("status", ["Scheduled", "Stopped"])
@@ -145,14 +142,8 @@ def recommendations_job(status: str) -> dict:
 
 
 def wait_for_job_once(hook, client, response: dict | None = None, error_code: str | None = None):
-    with Stubber(client) as stubber:
-        if error_code:
-            stubber.add_client_error("describe_inference_recommendations_job", service_error_code=error_code,
-                                     http_status_code=400)
-        else:
-            stubber.add_response("describe_inference_recommendations_job", response)
-        hook.get_waiter("InferenceRecommendationsJobDone", client=client).wait(
-            JobName="ir", WaiterConfig={"MaxAttempts": 1, "Delay": 0})
+    wait_once(hook, client, "InferenceRecommendationsJobDone", response, error_code,
+              operation="describe_inference_recommendations_job", arguments={"JobName": "ir"})
 
 
 def test_recommendations_job_done_succeeds_on_completed_and_waits_while_running(hook, client):
