@@ -95,6 +95,12 @@ def check_waiter_arguments(operator: Any) -> None:
     check_positive("waiter_max_attempts", operator.waiter_max_attempts)
 
 
+def check_s3_uri(field: str, value: Any) -> None:
+    """``value`` must be an ``s3://`` URI with something after the scheme; the error names ``field``."""
+    if not isinstance(value, str) or not value.startswith("s3://") or len(value) <= len("s3://"):
+        raise ValueError(f"{field} must be an s3:// URI, got {value!r}.")
+
+
 def check_positive(field: str, value: Any, maximum: int | None = None) -> None:
     """``value`` must be an integer from 1 (to ``maximum``); the error names ``field``."""
     if not isinstance(value, int) or isinstance(value, bool) or value < 1 or (maximum and value > maximum):

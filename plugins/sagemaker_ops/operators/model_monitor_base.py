@@ -36,11 +36,6 @@ def check_choice(field: str, value: Any, choices: Sequence[str]) -> None:
         raise ValueError(f"{field} must be one of {', '.join(choices)}, got {value!r}.")
 
 
-def check_s3_uri(field: str, value: Any) -> None:
-    if not isinstance(value, str) or not value.startswith("s3://") or len(value) <= len("s3://"):
-        raise ValueError(f"{field} must be an s3:// URI, got {value!r}.")
-
-
 class ModelMonitorBaseOperator(SageMakerOpsOperator[SageMakerOpsHook]):
     """The SageMaker hook (``self.hook``) and an S3 hook on the same connection (``self.s3``)."""
 

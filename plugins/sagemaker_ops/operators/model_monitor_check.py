@@ -38,8 +38,8 @@ from sagemaker_ops.model_monitor_jobs import (
     violations_table,
     window_id,
 )
-from sagemaker_ops.operators.base import check_positive, store_arguments
-from sagemaker_ops.operators.model_monitor_base import MODES, AnalyzerJobOperator, check_choice, check_s3_uri
+from sagemaker_ops.operators.base import check_positive, check_s3_uri, store_arguments
+from sagemaker_ops.operators.model_monitor_base import MODES, AnalyzerJobOperator, check_choice
 from sagemaker_ops.specs import check_resource_name
 
 if TYPE_CHECKING:

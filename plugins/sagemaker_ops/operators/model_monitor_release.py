@@ -35,14 +35,13 @@ from sagemaker_ops.model_monitor_jobs import (
     s3_join,
     schedule_config,
 )
-from sagemaker_ops.operators.base import check_positive, check_waiter_arguments, store_arguments
+from sagemaker_ops.operators.base import check_positive, check_s3_uri, check_waiter_arguments, store_arguments
 from sagemaker_ops.operators.model_monitor_base import (
     DIGEST_LENGTH,
     MODES,
     AnalyzerJobOperator,
     ModelMonitorBaseOperator,
     check_choice,
-    check_s3_uri,
 )
 from sagemaker_ops.specs import aws_tags, check_resource_name, check_tags, derive_name, spec_differences, spec_hash
 from sagemaker_rules.monitor_schedule import (

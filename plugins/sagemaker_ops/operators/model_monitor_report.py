@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 from airflow.sdk.exceptions import AirflowSkipException
 from sagemaker_ops.model_monitor_jobs import VIOLATIONS_FILE, iso, parse_time, s3_join, violation_summary, window_id
-from sagemaker_ops.operators.base import check_positive, store_arguments
-from sagemaker_ops.operators.model_monitor_base import ModelMonitorBaseOperator, check_s3_uri
+from sagemaker_ops.operators.base import check_positive, check_s3_uri, store_arguments
+from sagemaker_ops.operators.model_monitor_base import ModelMonitorBaseOperator
 from sagemaker_ops.specs import check_resource_name
 
 if TYPE_CHECKING:

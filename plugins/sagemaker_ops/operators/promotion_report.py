@@ -11,7 +11,7 @@ from sagemaker_ops.hooks.cloudwatch import CloudWatchHook
 from sagemaker_ops.hooks.s3 import S3OpsHook
 from sagemaker_ops.hooks.sagemaker import SageMakerOpsHook
 from sagemaker_ops.links import PromotionReportLink
-from sagemaker_ops.operators.base import SageMakerOpsOperator, store_arguments
+from sagemaker_ops.operators.base import SageMakerOpsOperator, check_s3_uri, store_arguments
 from sagemaker_ops.specs import check_resource_name
 
 if TYPE_CHECKING:
@@ -59,8 +59,7 @@ class PromotionReportOperator(SageMakerOpsOperator[CloudWatchHook]):
 
         check_resource_name("endpoint_name", self.endpoint_name)
         check_resource_name("green_config", self.green_config)
-        if not str(self.report_s3_uri).startswith("s3://"):
-            raise ValueError(f"report_s3_uri must be an s3:// URI, got {self.report_s3_uri!r}.")
+        check_s3_uri("report_s3_uri", self.report_s3_uri)
         self.period_seconds = int(self.period_seconds)  # a rendered template is a string
         end = datetime.now(timezone.utc)
         start = self._start(context, end)

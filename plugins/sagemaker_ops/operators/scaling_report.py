@@ -12,7 +12,7 @@ from sagemaker_ops.hooks.cloudwatch import CloudWatchHook
 from sagemaker_ops.hooks.s3 import S3OpsHook
 from sagemaker_ops.hooks.sagemaker import SageMakerOpsHook
 from sagemaker_ops.links import ScalingReportLink
-from sagemaker_ops.operators.base import SageMakerOpsOperator, check_positive, store_arguments
+from sagemaker_ops.operators.base import SageMakerOpsOperator, check_positive, check_s3_uri, store_arguments
 from sagemaker_ops.specs import check_resource_name
 
 if TYPE_CHECKING:
@@ -58,8 +58,7 @@ class ScalingReportOperator(SageMakerOpsOperator[ApplicationAutoScalingHook]):
         check_positive("period_seconds", int(self.period_seconds))  # a rendered template is a string
         self.window_hours = int(self.window_hours)  # a rendered template is a string
         check_positive("window_hours", self.window_hours)
-        if not str(self.report_s3_uri).startswith("s3://"):
-            raise ValueError(f"report_s3_uri must be an s3:// URI, got {self.report_s3_uri!r}.")
+        check_s3_uri("report_s3_uri", self.report_s3_uri)
         end = _moment(self.window_end) if self.window_end else datetime.now(timezone.utc)
         start = _moment(self.window_start) if self.window_start else end - timedelta(hours=self.window_hours)
         if start >= end:
