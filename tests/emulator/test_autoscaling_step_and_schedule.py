@@ -113,3 +113,23 @@ def test_suspended_scheduled_scaling_skips_runs_until_resumed(emulator, deployer
     assert done["Description"] == "Setting desired instance count to 2."
     assert done["Cause"] == "scheduled action name every-minute was triggered"
 
+
+
+def test_an_at_action_deleted_and_put_again_under_its_name_runs_again(emulator, deployer):
+    aas = emulator.client("application-autoscaling")
+    endpoint = deployer.endpoint(deployer.config(deployer.model()))
+    register(aas, endpoint, 1, 4)
+    in_a_minute = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=60)  # 3 s on the emulator's clock
+    action = dict(ServiceNamespace="sagemaker", ScheduledActionName="once", ResourceId=resource(endpoint),
+                  ScalableDimension=DIMENSION, Schedule=f"at({in_a_minute:%Y-%m-%dT%H:%M:%S})")
+
+    def scaled_to(count: int):
+        return [a for a in activities(aas, endpoint)
+                if a["StatusCode"] == "Successful" and a["Description"] == f"Setting desired instance count to {count}."]
+
+    aas.put_scheduled_action(**action, ScalableTargetAction={"MinCapacity": 2})
+    wait_until(lambda: scaled_to(2), 30, "the first run")
+    aas.delete_scheduled_action(**{k: v for k, v in action.items() if k != "Schedule"})
+    # The same name and schedule again: a new action on a new clock, whose moment is still ahead on it.
+    aas.put_scheduled_action(**action, ScalableTargetAction={"MinCapacity": 3})
+    wait_until(lambda: scaled_to(3), 30, "the new action's run")

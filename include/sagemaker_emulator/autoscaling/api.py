@@ -172,9 +172,16 @@ class AutoscalingApi:
                      if (a["resource_id"], a["dimension"], a["name"])
                      == (params["ResourceId"], params["ScalableDimension"], params["ScheduledActionName"])), None)
 
-    def _before_delete_scheduled_action(self, region: str, params: dict[str, Any]) -> None:
-        if self._scheduled_action(region, params) is None:
+    def _before_delete_scheduled_action(self, region: str, params: dict[str, Any]) -> dict[str, Any]:
+        action = self._scheduled_action(region, params)
+        if action is None:
             raise validation.no_scheduled_action(params)
+        return action
+
+    async def _after_delete_scheduled_action(self, region: str, params: dict[str, Any], response: web.Response,
+                                             action: dict[str, Any]) -> web.Response:
+        self.autoscaler.forget_schedule(region, action["arn"])
+        return response
 
     # -- SageMaker requests that meet scalable targets ----------------------------------------------
 

@@ -35,7 +35,7 @@ from typing import Any, Callable
 from sagemaker_emulator import moto_bridge
 from sagemaker_emulator.autoscaling import policy_math
 from sagemaker_emulator.autoscaling.activities import (IN_PROGRESS, Activity, ActivityLog, alarm_cause,
-                                                       bounds_cause, scheduled_cause)
+                                                       scheduled_cause)
 from sagemaker_emulator.autoscaling.schedules import EmulatedClock, Schedule, parse_schedule
 from sagemaker_emulator.autoscaling.tracking import is_high_alarm
 from sagemaker_emulator.autoscaling.validation import PROVISIONED_CONCURRENCY, parse_resource_id
@@ -347,6 +347,11 @@ class Autoscaler:
             self._scheduled[(region, action["arn"])] = entry
         return entry
 
+    def forget_schedule(self, region: str, arn: str) -> None:
+        """A deleted action's clock and last run go with it: one put again under the same name (the same
+        ARN, moto's has no random part) starts afresh."""
+        self._scheduled.pop((region, arn), None)
+
     # -- endpoints going away ---------------------------------------------------------------------
 
     def forget_target(self, region: str, resource_id: str, dimension: str) -> None:
@@ -354,6 +359,9 @@ class Autoscaler:
         for policy in moto_bridge.scaling_policies(region):
             if (policy["resource_id"], policy["dimension"]) == (resource_id, dimension):
                 moto_bridge.delete_scaling_policy(region, policy["arn"])
+        for action in moto_bridge.scheduled_actions(region):
+            if (action["resource_id"], action["dimension"]) == (resource_id, dimension):
+                self.forget_schedule(region, action["arn"])
         moto_bridge.delete_scheduled_actions(region, resource_id, dimension)
         moto_bridge.deregister_scalable_target(region, resource_id, dimension)
         self._cooldowns.pop((region, resource_id, dimension), None)
