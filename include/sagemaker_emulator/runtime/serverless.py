@@ -279,11 +279,12 @@ class ServerlessFleet:
             instance = await self._start_worker(record_setup_time=True)
         except WorkerStartError as error:
             self._starting = None
-            log.error("cold start of %s/%s failed: %s", self.endpoint, self.variant, error.reason)
+            reason = error.reason  # the factory below may outlive the except block's name
+            log.error("cold start of %s/%s failed: %s", self.endpoint, self.variant, reason)
             if not self.ready:  # nothing else will ever serve the waiting requests
                 self._fail_waiters(lambda: ModelError(
                     f"The serverless variant {self.variant} of endpoint {self.endpoint} could not start a "
-                    f"worker: {error.reason}", log_stream_arn=log_group_arn(self.region, self.endpoint)))
+                    f"worker: {reason}", log_stream_arn=log_group_arn(self.region, self.endpoint)))
             return
         self._starting = None
         if self.closed:
