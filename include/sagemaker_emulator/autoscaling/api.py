@@ -14,7 +14,6 @@ namespaces go to moto untouched.
 from __future__ import annotations
 
 import json
-import re
 from typing import Any, Awaitable, Callable
 
 from aiohttp import web
@@ -27,19 +26,15 @@ from sagemaker_emulator.autoscaling.tracking import alarm_specs, tracked_metric
 from sagemaker_emulator.controllers.alarm_evaluator import AlarmEvaluator
 from sagemaker_emulator.controllers.autoscaler import Autoscaler
 from sagemaker_emulator.sagemaker.errors import AwsError, ValidationException
+from sagemaker_emulator.sagemaker.responses import error_body, snake_case
 from sagemaker_emulator.sagemaker.shapes import validate_input
 
 JSON_CONTENT_TYPE = "application/x-amz-json-1.1"
 Forward = Callable[[web.Request], Awaitable[web.Response]]
 
 
-def _snake(operation: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", operation).lower()
-
-
 def _error(error: AwsError) -> web.Response:
-    return web.Response(status=error.status, content_type=JSON_CONTENT_TYPE,
-                        body=json.dumps({"__type": error.code, "message": error.message}).encode())
+    return web.Response(status=error.status, content_type=JSON_CONTENT_TYPE, body=error_body(error))
 
 
 class AutoscalingApi:
@@ -61,10 +56,10 @@ class AutoscalingApi:
             if params.get("ServiceNamespace") != "sagemaker":
                 return await forward(request)
             self.autoscaler.regions.add(region)
-            before = getattr(self, f"_before_{_snake(operation)}", None)
+            before = getattr(self, f"_before_{snake_case(operation)}", None)
             context = before(region, params) if before else None
             response = await forward(request)
-            after = getattr(self, f"_after_{_snake(operation)}", None)
+            after = getattr(self, f"_after_{snake_case(operation)}", None)
             if response.status == 200 and after is not None:
                 response = await after(region, params, response, context)
             return response

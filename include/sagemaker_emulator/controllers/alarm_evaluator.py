@@ -205,14 +205,14 @@ class AlarmEvaluator:
             index.ingest(region)
             retention = MIN_RETENTION_SECONDS
             for alarm in alarms:
-                length = self.period_seconds(alarm)
-                retention = max(retention, length * (Rule(**_rule_fields(alarm)).range_periods + 1))
+                length, rule = self.period_seconds(alarm), Rule(**_rule_fields(alarm))
+                retention = max(retention, length * (rule.range_periods + 1))
                 completed = math.floor((now - GRACE_SECONDS) / length) - 1
                 known = self._known[(region, alarm["name"])]
                 if completed > known.last_period:
                     known.last_period = completed
                     try:
-                        await self._evaluate(region, alarm, index, completed, length, now)
+                        await self._evaluate(region, alarm, rule, index, completed, length, now)
                     except Exception:  # one alarm we cannot evaluate must not stop the others
                         if (region, alarm["name"], alarm["token"]) not in self._reported:  # say so once
                             self._reported.add((region, alarm["name"], alarm["token"]))
@@ -224,9 +224,8 @@ class AlarmEvaluator:
     def period_seconds(self, alarm: dict[str, Any]) -> float:
         return float(alarm["period"] or 60) / self.time_scale
 
-    async def _evaluate(self, region: str, alarm: dict[str, Any], index: _MetricIndex, last: int,
+    async def _evaluate(self, region: str, alarm: dict[str, Any], rule: Rule, index: _MetricIndex, last: int,
                         length: float, now: float) -> None:
-        rule = Rule(**_rule_fields(alarm))
         first = last - rule.range_periods + 1
         key = (alarm["namespace"], alarm["metric_name"], tuple(sorted(alarm["dimensions"].items())))
         buckets = index.periods(key, first, last, length, alarm["unit"])

@@ -24,6 +24,7 @@ DESCRIBE_CALLS = {
     "processing_job": ("describe_processing_job", "ProcessingJobName"),
     "monitoring_schedule": ("describe_monitoring_schedule", "MonitoringScheduleName"),
     "data_quality_job_definition": ("describe_data_quality_job_definition", "JobDefinitionName"),
+    "inference_recommendations_job": ("describe_inference_recommendations_job", "JobName"),
 }
 
 

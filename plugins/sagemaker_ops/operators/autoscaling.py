@@ -112,11 +112,11 @@ class ApplyScalingOperator(SageMakerOpsOperator[ApplicationAutoScalingHook]):
         check_positive("waiter_delay", self.waiter_delay)
         check_positive("waiter_max_attempts", self.waiter_max_attempts)
         target_value = self._target_value()
-        parse_scaling(self.scaling)  # the spec's own rules, before any AWS call
+        spec = parse_scaling(self.scaling)  # the spec's own rules, before any AWS call
         sagemaker = SageMakerOpsHook(**self._hook_parameters)
         _, config = live_endpoint(sagemaker, self.endpoint_name)
         fields = FieldReader("scaling", Path("."))
-        scaling = check_scaling_fits_endpoint(fields, parse_scaling(self.scaling), endpoint_view(config))
+        scaling = check_scaling_fits_endpoint(fields, spec, endpoint_view(config))
         if fields.errors:
             raise PipelineConfigError([f"{error} (endpoint {self.endpoint_name})" for error in fields.errors])
         self._changes: list[str] = []

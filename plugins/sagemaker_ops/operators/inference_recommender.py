@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from airflow.providers.amazon.aws.utils import validate_execute_complete_event
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 from airflow.sdk.exceptions import AirflowException
-from sagemaker_ops.hooks.sagemaker import SageMakerOpsHook, is_not_found
+from sagemaker_ops.hooks.sagemaker import SageMakerOpsHook
 from sagemaker_ops.operators.base import WaitingOperator, check_waiter_arguments, store_arguments
 from sagemaker_ops.recommendations import choose_recommendation, job_percentile, measured_candidate
 from sagemaker_ops.specs import aws_tags, check_resource_name, check_tags
@@ -92,10 +92,11 @@ class InferenceRecommenderOperator(WaitingOperator[SageMakerOpsHook]):
                                         f"inference recommendations job {self.job_name}", ["Status"],
                                         self.waiter_delay, self.waiter_max_attempts)
         except AirflowException as error:
-            job = self._describe() or {}
-            if job.get("Status") not in UNSUCCESSFUL:
+            job = self._describe()
+            if (job or {}).get("Status") not in UNSUCCESSFUL:
                 raise AirflowException(f"Gave up waiting for inference recommendations job {self.job_name} "
-                                       f"({job.get('Status')}): {error}") from error
+                                       f"({(job or {}).get('Status')}): {error}") from error
+            return self._choose(job)  # failed or stopped: as read just now
         return self._choose(self._describe())
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -124,14 +125,7 @@ class InferenceRecommenderOperator(WaitingOperator[SageMakerOpsHook]):
         check_waiter_arguments(self)
 
     def _describe(self) -> dict[str, Any] | None:
-        try:
-            job = self.hook.conn.describe_inference_recommendations_job(JobName=self.job_name)
-        except self.hook.conn.exceptions.ClientError as error:
-            if is_not_found(error):
-                return None
-            raise
-        job.pop("ResponseMetadata", None)
-        return job
+        return self.hook.describe_or_none("inference_recommendations_job", self.job_name)
 
     def _request(self) -> dict[str, Any]:
         input_config: dict[str, Any] = {
