@@ -240,20 +240,28 @@ def metric_alarms(region: str) -> list[dict[str, Any]]:
     ``token`` changes whenever PutMetricAlarm replaces the alarm (moto builds a new object), so a
     caller can tell an updated configuration from an unchanged one.
     """
-    snapshots = []
-    for alarm in list(_cloudwatch(region).alarms.values()):
-        if alarm.rule or alarm.metric_data_queries or not alarm.metric_name:
-            continue
-        snapshot = {field: getattr(alarm, field) for field in _ALARM_FIELDS}
-        # id() alone could be reused by the replacing object once the old one is freed
-        token = (id(alarm), alarm.configuration_updated_timestamp)
-        snapshot.update(name=alarm.name, arn=alarm.alarm_arn, token=token,
-                        description=alarm.description,
-                        dimensions={d.name: d.value for d in alarm.dimensions},
-                        state_updated=_as_utc(alarm.state_updated_timestamp),
-                        configuration_updated=_as_utc(alarm.configuration_updated_timestamp))
-        snapshots.append(snapshot)
-    return snapshots
+    return [_alarm_snapshot(alarm) for alarm in list(_cloudwatch(region).alarms.values()) if _single_metric(alarm)]
+
+
+def metric_alarm(region: str, name: str) -> dict[str, Any] | None:
+    """The snapshot of one single-metric alarm (as metric_alarms gives it), None if there is none."""
+    alarm = _cloudwatch(region).alarms.get(name)
+    return _alarm_snapshot(alarm) if alarm is not None and _single_metric(alarm) else None
+
+
+def _single_metric(alarm: Any) -> bool:
+    return not (alarm.rule or alarm.metric_data_queries or not alarm.metric_name)
+
+
+def _alarm_snapshot(alarm: Any) -> dict[str, Any]:
+    snapshot = {field: getattr(alarm, field) for field in _ALARM_FIELDS}
+    # id() alone could be reused by the replacing object once the old one is freed
+    token = (id(alarm), alarm.configuration_updated_timestamp)
+    snapshot.update(name=alarm.name, arn=alarm.alarm_arn, token=token, description=alarm.description,
+                    dimensions={d.name: d.value for d in alarm.dimensions},
+                    state_updated=_as_utc(alarm.state_updated_timestamp),
+                    configuration_updated=_as_utc(alarm.configuration_updated_timestamp))
+    return snapshot
 
 
 def set_alarm_state(region: str, name: str, state: str, reason: str, reason_data: str) -> bool:

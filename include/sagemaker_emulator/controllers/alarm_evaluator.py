@@ -303,7 +303,7 @@ class AlarmEvaluator:
         old = {"stateValue": alarm["state_value"], "stateReason": alarm["state_reason"]}
         if not moto_bridge.set_alarm_state(region, alarm["name"], state, reason, data):
             return
-        fresh = next((a for a in moto_bridge.metric_alarms(region) if a["name"] == alarm["name"]), None)
+        fresh = moto_bridge.metric_alarm(region, alarm["name"])
         if fresh is None:
             return
         self._remember(region, fresh)

@@ -148,7 +148,8 @@ class Autoscaler:
     async def _track_in(self, region: str, target: dict[str, Any], current: int, cause: str) -> None:
         """Scale in only when every target tracking policy with a scale-in alarm agrees; largest wins."""
         wanted = 0
-        for policy in self._tracking_policies(region, target):
+        policies = self._tracking_policies(region, target)
+        for policy in policies:
             low = next((name for name in policy["alarms"] if not is_high_alarm(name)), None)
             if low is None:
                 continue  # DisableScaleIn: no vote
@@ -157,7 +158,7 @@ class Autoscaler:
             value = self._metric.get((region, low), 0.0)
             wanted = max(wanted, policy_math.tracking_capacity(current, value, float(policy["config"]["TargetValue"])))
         cooldown = max((self.settings.scaled(p["config"].get("ScaleInCooldown", DEFAULT_COOLDOWN_SECONDS))
-                        for p in self._tracking_policies(region, target)), default=0.0)
+                        for p in policies), default=0.0)
         await self._scale_in(region, target, current, wanted, cause, cooldown)
 
     async def _zero_traffic(self, region: str, policy: dict[str, Any]) -> None:
@@ -173,7 +174,7 @@ class Autoscaler:
         await self._track_in(region, target, current, alarm_cause(low, "INSUFFICIENT_DATA", policy["name"]))
 
     def _no_traffic(self, region: str, alarm_name: str) -> bool:
-        alarm = next((a for a in moto_bridge.metric_alarms(region) if a["name"] == alarm_name), None)
+        alarm = moto_bridge.metric_alarm(region, alarm_name)
         return (alarm is not None and (alarm["namespace"], alarm["metric_name"]) == ZERO_TRAFFIC_METRIC
                 and alarm["state_value"] == "INSUFFICIENT_DATA"
                 and (alarm["state_reason"] or "").startswith("Insufficient Data"))
