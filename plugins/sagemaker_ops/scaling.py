@@ -12,7 +12,13 @@ from datetime import datetime
 from typing import Any
 
 from sagemaker_ops.pipeline.scaling_section import MetricSpec, ScheduledActionSpec, StepScalingSpec, VariantScalingSpec
-from sagemaker_rules.scaling_rules import SERVICE_NAMESPACE, metric_dimensions, resource_id
+from sagemaker_rules.scaling_rules import (
+    INSTANCE_COUNT,
+    PROVISIONED_CONCURRENCY,
+    SERVICE_NAMESPACE,
+    metric_dimensions,
+    resource_id,
+)
 
 INVOCATIONS_METRIC = "SageMakerVariantInvocationsPerInstance"
 
@@ -33,6 +39,14 @@ def target_key(endpoint_name: str, spec: VariantScalingSpec) -> dict[str, str]:
     """ServiceNamespace, ResourceId and ScalableDimension: what names a variant's scalable target."""
     return {"ServiceNamespace": SERVICE_NAMESPACE, "ResourceId": resource_id(endpoint_name, spec.variant),
             "ScalableDimension": spec.dimension}
+
+
+def variant_key(endpoint_name: str, variant: dict[str, Any]) -> dict[str, str]:
+    """The scalable target of a live variant (a ProductionVariants entry): its provisioned concurrency when
+    serverless, else its instance count."""
+    dimension = PROVISIONED_CONCURRENCY if variant.get("ServerlessConfig") else INSTANCE_COUNT
+    return {"ServiceNamespace": SERVICE_NAMESPACE, "ResourceId": resource_id(endpoint_name, variant["VariantName"]),
+            "ScalableDimension": dimension}
 
 
 def register_request(endpoint_name: str, spec: VariantScalingSpec) -> dict[str, Any]:

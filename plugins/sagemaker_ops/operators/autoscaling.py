@@ -33,10 +33,11 @@ from sagemaker_ops.scaling import (
     step_alarm_requests,
     target_differs,
     target_key,
+    variant_key,
     with_target_value,
 )
 from sagemaker_ops.specs import check_resource_name
-from sagemaker_rules.scaling_rules import INSTANCE_COUNT, PROVISIONED_CONCURRENCY, SERVICE_NAMESPACE, resource_id
+from sagemaker_rules.scaling_rules import resource_id
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -216,9 +217,7 @@ class ApplyScalingOperator(SageMakerOpsOperator[ApplicationAutoScalingHook]):
         for variant in config.get("ProductionVariants", []):
             if variant["VariantName"] in listed:
                 continue
-            dimension = PROVISIONED_CONCURRENCY if variant.get("ServerlessConfig") else INSTANCE_COUNT
-            key = {"ServiceNamespace": SERVICE_NAMESPACE, "ScalableDimension": dimension,
-                   "ResourceId": resource_id(self.endpoint_name, variant["VariantName"])}
+            key = variant_key(self.endpoint_name, variant)
             if self.hook.describe_target(key) is not None:
                 self.hook.conn.deregister_scalable_target(**key)
                 self._changes.append(f"deregistered {key['ResourceId']} (not in the spec)")
@@ -264,9 +263,7 @@ class ReleaseScalingForUpdateOperator(SageMakerOpsOperator[ApplicationAutoScalin
                 name = variant["VariantName"]
                 if name in wanted and wanted[name] == variant.get("InstanceType"):
                     continue  # the update may keep this target registered
-                key = {"ServiceNamespace": SERVICE_NAMESPACE, "ResourceId": resource_id(self.endpoint_name, name),
-                       "ScalableDimension": PROVISIONED_CONCURRENCY if variant.get("ServerlessConfig")
-                       else INSTANCE_COUNT}
+                key = variant_key(self.endpoint_name, variant)
                 if self.hook.describe_target(key) is not None:
                     self.hook.conn.deregister_scalable_target(**key)
                     why = "removed" if name not in wanted else f"{variant.get('InstanceType')} -> {wanted[name]}"
