@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sagemaker_emulator.sagemaker.listing import offset_page
+from sagemaker_rules.scaling_rules import INSTANCE_COUNT, PROVISIONED_CONCURRENCY
 
 PENDING, IN_PROGRESS, SUCCESSFUL, FAILED = "Pending", "InProgress", "Successful", "Failed"
-_NOUNS = {"sagemaker:variant:DesiredInstanceCount": "instance count",
-          "sagemaker:variant:DesiredProvisionedConcurrency": "provisioned concurrency"}
+_NOUNS = {INSTANCE_COUNT: "instance count", PROVISIONED_CONCURRENCY: "provisioned concurrency"}
 
 
 def capacity_noun(dimension: str) -> str:

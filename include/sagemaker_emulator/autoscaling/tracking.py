@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from sagemaker_emulator.sagemaker.errors import ValidationException
+from sagemaker_rules.scaling_rules import INSTANCE_COUNT, PROVISIONED_CONCURRENCY, TARGET_TRACKING_ALARM_PERIODS
 
 LOW_THRESHOLD_SHARE = 0.9
-HIGH_DATAPOINTS, LOW_DATAPOINTS = 3, 15
+HIGH_DATAPOINTS, LOW_DATAPOINTS = TARGET_TRACKING_ALARM_PERIODS, 15
 
 
 @dataclass(frozen=True)
@@ -32,9 +33,9 @@ class TrackedMetric:
 # predefined metric -> (CloudWatch metric name, statistic, the dimension it fits)
 PREDEFINED = {
     "SageMakerVariantInvocationsPerInstance": ("InvocationsPerInstance", "Sum",
-                                               "sagemaker:variant:DesiredInstanceCount"),
+                                               INSTANCE_COUNT),
     "SageMakerVariantProvisionedConcurrencyUtilization": ("ServerlessProvisionedConcurrencyUtilization", "Average",
-                                                          "sagemaker:variant:DesiredProvisionedConcurrency"),
+                                                          PROVISIONED_CONCURRENCY),
 }
 NOT_PUBLISHED = ("SageMakerVariantConcurrentRequestsPerModelHighResolution",
                  "SageMakerInferenceComponentInvocationsPerCopy",

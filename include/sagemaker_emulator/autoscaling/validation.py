@@ -12,9 +12,8 @@ import re
 from typing import Any
 
 from sagemaker_emulator.sagemaker.errors import AwsError, ValidationException
+from sagemaker_rules.scaling_rules import INSTANCE_COUNT, PROVISIONED_CONCURRENCY
 
-INSTANCE_COUNT = "sagemaker:variant:DesiredInstanceCount"
-PROVISIONED_CONCURRENCY = "sagemaker:variant:DesiredProvisionedConcurrency"
 _RESOURCE_ID = re.compile(r"^endpoint/([^/]+)/variant/([^/]+)$")
 
 

@@ -38,16 +38,16 @@ from sagemaker_emulator.autoscaling.activities import (IN_PROGRESS, Activity, Ac
                                                        scheduled_cause)
 from sagemaker_emulator.autoscaling.schedules import EmulatedClock, Schedule, parse_schedule
 from sagemaker_emulator.autoscaling.tracking import is_high_alarm
-from sagemaker_emulator.autoscaling.validation import PROVISIONED_CONCURRENCY, parse_resource_id
+from sagemaker_emulator.autoscaling.validation import parse_resource_id
 from sagemaker_emulator.config import Settings
 from sagemaker_emulator.controllers.alarm_evaluator import StateChange
 from sagemaker_emulator.sagemaker.errors import AwsError
 from sagemaker_emulator.sagemaker.models import SageMakerBackend, Status
 from sagemaker_emulator.sagemaker.typed_requests import UpdateEndpointWeightsAndCapacitiesRequest
+from sagemaker_rules.scaling_rules import DEFAULT_COOLDOWN_SECONDS, PROVISIONED_CONCURRENCY
 
 log = logging.getLogger(__name__)
 
-DEFAULT_COOLDOWN_SECONDS = 300
 TICK_SECONDS = 0.2
 POLICY_ARN_PREFIX = "arn:aws:autoscaling:"
 ZERO_TRAFFIC_METRIC = ("AWS/SageMaker", "InvocationsPerInstance")
