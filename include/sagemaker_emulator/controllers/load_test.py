@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable, Sequence
 
+from sagemaker_emulator.controllers.alarm_rules import percentile as nearest_rank
 from sagemaker_emulator.sagemaker.recommendations import StoppingRules
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -45,11 +46,8 @@ class Window:
 
     def latency_ms(self, percentile: str) -> float:
         """Nearest-rank percentile ("P95") of the answered requests' latencies."""
-        if not self.latencies_ms:
-            return math.nan
-        ordered = sorted(self.latencies_ms)
-        rank = math.ceil(float(percentile.lstrip("Pp")) / 100 * len(ordered))
-        return ordered[max(rank, 1) - 1]
+        value = nearest_rank(self.latencies_ms, float(percentile.lstrip("Pp")))
+        return math.nan if value is None else value
 
 
 def stop_reason(windows: Sequence[Window], rules: StoppingRules) -> str | None:
