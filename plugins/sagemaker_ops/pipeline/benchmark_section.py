@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sagemaker_ops.pipeline.endpoint_section import SERVERLESS_MAX_CONCURRENCY, SERVERLESS_MEMORY_SIZES_MB
 from sagemaker_ops.pipeline.fields import INSTANCE_TYPE_PATTERN, S3_URI, FieldReader, join
 from sagemaker_ops.pipeline.models import EndpointConfig, SmokeTestConfig
 from sagemaker_ops.workload_selection import TRAFFIC_PATTERNS, Requirements
@@ -49,7 +50,6 @@ FIELDS = {"engine", "traffic_shape", "candidates", "traffic", "sla", "max_invoca
           "content_type", "report_s3_uri"}
 REQUIREMENT_FIELDS = {"mode", "payload_size_kb", "max_processing_seconds", "traffic_pattern", "cold_start_tolerant",
                       "expected_peak_rps", "monthly_budget_usd"}
-SERVERLESS_MEMORY_SIZES = (1024, 2048, 3072, 4096, 5120, 6144)
 PERCENTILES = ("P95", "P99")  # what ModelLatencyThresholds accepts
 # Inference Recommender's documented ranges (sagemaker-api.md §3.1).
 PHASE_SECONDS, INITIAL_USERS, SPAWN_RATE, USERS_PER_STEP = (120, 3600), (1, 3), (0, 3), (1, 3)
@@ -166,11 +166,11 @@ def _candidates(fields: FieldReader, data: dict) -> tuple[BenchmarkCandidate, ..
         spath = join(path, "serverless")
         fields.no_unknown_keys(serverless, spath, {"memory_size_mb", "max_concurrency"})
         memory = serverless.get("memory_size_mb")
-        if memory not in SERVERLESS_MEMORY_SIZES:
-            fields.fail(join(spath, "memory_size_mb"), f"must be one of {', '.join(map(str, SERVERLESS_MEMORY_SIZES))}",
+        if memory not in SERVERLESS_MEMORY_SIZES_MB:
+            fields.fail(join(spath, "memory_size_mb"), f"must be one of {', '.join(map(str, SERVERLESS_MEMORY_SIZES_MB))}",
                         memory)
         candidates.append(BenchmarkCandidate(memory_size_mb=memory, max_concurrency=fields.integer(
-            serverless, spath, "max_concurrency", minimum=1, maximum=200)))
+            serverless, spath, "max_concurrency", minimum=1, maximum=SERVERLESS_MAX_CONCURRENCY)))
     _check_catalog(fields, candidates)
     fields.unique([str(c) for c in candidates], "benchmark.candidates", "configurations")
     return tuple(candidates)
