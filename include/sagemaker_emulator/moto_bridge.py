@@ -395,13 +395,9 @@ def delete_alarms(region: str, names: list[str]) -> None:
     _cloudwatch(region).delete_alarms(names)
 
 
-def delete_scaling_policy(region: str, policy_arn: str) -> None:
-    """Remove a policy and the alarms it owns (a deregistered target's policies go with it)."""
-    backend = _autoscaling(region)
-    for key, policy in list(backend.policies.items()):
-        if policy.policy_arn == policy_arn:
-            policy.delete_alarms(ACCOUNT_ID, region)
-            del backend.policies[key]
+def delete_scaling_policy(region: str, name: str, resource_id: str, dimension: str) -> None:
+    """Remove a SageMaker target's policy and the alarms it owns (a deregistered target's policies go with it)."""
+    _autoscaling(region).delete_scaling_policy(name, "sagemaker", resource_id, dimension)
 
 
 def scheduled_actions(region: str, namespace: str = "sagemaker") -> list[dict[str, Any]]:

@@ -359,7 +359,7 @@ class Autoscaler:
         """Deregistration: the target's policies (and their alarms) and scheduled actions go with it."""
         for policy in moto_bridge.scaling_policies(region):
             if (policy["resource_id"], policy["dimension"]) == (resource_id, dimension):
-                moto_bridge.delete_scaling_policy(region, policy["arn"])
+                moto_bridge.delete_scaling_policy(region, policy["name"], resource_id, dimension)
         for action in moto_bridge.scheduled_actions(region):
             if (action["resource_id"], action["dimension"]) == (resource_id, dimension):
                 self.forget_schedule(region, action["arn"])
