@@ -243,13 +243,10 @@ class AlarmEvaluator:
         Application Auto Scaling keeps acting while the alarm holds (SNS is notified on changes only)."""
         change = StateChange(region, alarm, "ALARM", "ALARM", reason, datetime.now(timezone.utc), data)
         for arn in alarm["alarm_actions"] or []:
-            handler = self._handler_for(arn)
-            if handler is None:
+            if self._handler_for(arn) is None:
                 continue
             try:
-                result = handler(arn, change)
-                if inspect.isawaitable(result):
-                    await result
+                await self._call_handler(arn, change)
             except Exception as error:  # as for a first action: logged, never a crash of the evaluator
                 log.warning("alarm %s: action %s failed: %s", alarm["name"], arn, error)
 
@@ -331,17 +328,21 @@ class AlarmEvaluator:
             if arn.startswith("arn:aws:sns:"):
                 moto_bridge.publish(arn, json.dumps(notification(change)), subject=notification_subject(change))
             else:
-                handler = self._handler_for(arn)
-                if handler is None:
-                    raise LookupError(f"no handler for alarm action {arn}")
-                result = handler(arn, change)
-                if inspect.isawaitable(result):
-                    await result
+                await self._call_handler(arn, change)
         except Exception as error:  # a failed action is history, as on AWS, not a crash
             log.warning("alarm %s: action %s failed: %s", change.alarm["name"], arn, error)
             self._action_item(change, arn, "Failed", f"Failed to execute action {arn}. Received error: {error}")
             return
         self._action_item(change, arn, "Succeeded", f"Successfully executed action {arn}")
+
+    async def _call_handler(self, arn: str, change: StateChange) -> None:
+        """The registered handler of a non-SNS action ARN (a scaling policy), sync or async."""
+        handler = self._handler_for(arn)
+        if handler is None:
+            raise LookupError(f"no handler for alarm action {arn}")
+        result = handler(arn, change)
+        if inspect.isawaitable(result):
+            await result
 
     def _action_item(self, change: StateChange, arn: str, state: str, summary: str) -> None:
         data = {"actionState": state, "stateUpdateTimestamp": int(change.timestamp.timestamp() * 1000),
