@@ -155,10 +155,7 @@ class RecommenderController:
                                stopped: asyncio.Event) -> None:
         model = self.backend.get_model(job.model_name).spec.to_aws()
         environment = dict(step.candidate.environment)
-        for key in ("PrimaryContainer",):
-            if key in model:
-                model[key]["Environment"] = {**(model[key].get("Environment") or {}), **environment}
-        for container in model.get("Containers") or ():
+        for container in filter(None, [model.get("PrimaryContainer"), *(model.get("Containers") or ())]):
             container["Environment"] = {**(container.get("Environment") or {}), **environment}
         model["ModelName"] = names["model"]
         self.backend.create_model(ModelSpec.from_aws(model))
