@@ -29,6 +29,13 @@ class LoadTestProcessFailed(RuntimeError):
     """The Locust process exited with an error (the message carries the end of its output)."""
 
 
+def credentials_environment(credentials: Any) -> dict[str, str | None]:
+    """The AWS connection's credentials (botocore's ReadOnlyCredentials) as the Locust process's environment:
+    they reach it this way only, never on its command line or in a log."""
+    return {"AWS_ACCESS_KEY_ID": credentials.access_key, "AWS_SECRET_ACCESS_KEY": credentials.secret_key,
+            "AWS_SESSION_TOKEN": credentials.token}
+
+
 def run_load_test(plan: LoadTestPlan, credentials: dict[str, str | None], log: logging.Logger,
                   workdir: Path | None = None) -> dict[str, Any]:
     """Follow ``plan`` in a Locust process; its result document. ``credentials`` maps the

@@ -11,6 +11,7 @@ from sagemaker_ops.hooks.sagemaker import SageMakerOpsHook
 from sagemaker_ops.hooks.sagemaker_runtime import SageMakerRuntimeHook
 from sagemaker_ops.load_test.plan import LoadTestPlan, build_stages
 from sagemaker_ops.operators.base import WaitingOperator, check_waiter_arguments, store_arguments
+from sagemaker_ops.pipeline.benchmark_section import DEFAULT_TRAFFIC_SHAPE
 from sagemaker_ops.specs import aws_tags, check_resource_name
 
 if TYPE_CHECKING:
@@ -104,13 +105,12 @@ class BenchmarkCandidatesOperator(WaitingOperator[SageMakerOpsHook]):
         super().__init__(**kwargs)
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from sagemaker_ops.load_test.runner import run_load_test
+        from sagemaker_ops.load_test.runner import credentials_environment, run_load_test
 
         check_resource_name("model_name", self.model_name)
         check_resource_name("name_prefix", f"{self.name_prefix}-{len(self.candidates)}")
         check_waiter_arguments(self)
-        stages = build_stages(self.traffic_shape or {"kind": "steps", "start": 2, "step": 6, "count": 3,
-                                                     "step_seconds": 2})
+        stages = build_stages(self.traffic_shape or DEFAULT_TRAFFIC_SHAPE)
         runtime = SageMakerRuntimeHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name, verify=self.verify)
         credentials = runtime.get_credentials()
         s3 = S3OpsHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name, verify=self.verify)
@@ -130,9 +130,7 @@ class BenchmarkCandidatesOperator(WaitingOperator[SageMakerOpsHook]):
                 plan = LoadTestPlan(runtime_url=runtime.conn.meta.endpoint_url, region=runtime.conn.meta.region_name,
                                     endpoint_name=name, payload=self.payload, content_type=self.content_type,
                                     accept=self.accept, model="users", stages=stages)
-                result = run_load_test(plan, {"AWS_ACCESS_KEY_ID": credentials.access_key,
-                                              "AWS_SECRET_ACCESS_KEY": credentials.secret_key,
-                                              "AWS_SESSION_TOKEN": credentials.token}, self.log)
+                result = run_load_test(plan, credentials_environment(credentials), self.log)
             finally:
                 self._remove(name)
             uri = f"{self.result_s3_prefix.rstrip('/')}/{number}.json"

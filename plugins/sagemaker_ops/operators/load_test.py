@@ -67,16 +67,13 @@ class LoadTestOperator(SageMakerOpsOperator[SageMakerRuntimeHook]):
         super().__init__(**kwargs)
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from sagemaker_ops.load_test.runner import run_load_test
+        from sagemaker_ops.load_test.runner import credentials_environment, run_load_test
 
         plan = self._plan()
         s3 = S3OpsHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name, verify=self.verify)
         if self.model == "async":
             s3.write_bytes(self.payload.encode(), self.async_input_s3_uri, self.content_type)
-        credentials = self.hook.get_credentials()
-        result = run_load_test(plan, {"AWS_ACCESS_KEY_ID": credentials.access_key,
-                                      "AWS_SECRET_ACCESS_KEY": credentials.secret_key,
-                                      "AWS_SESSION_TOKEN": credentials.token}, self.log)
+        result = run_load_test(plan, credentials_environment(self.hook.get_credentials()), self.log)
         s3.write_json(result, self.result_s3_uri)
         self._log_steps(result)
         return self._summary(result)
