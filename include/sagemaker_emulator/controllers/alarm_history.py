@@ -82,9 +82,10 @@ def cloudwatch_operation(target: str, content_type: str, body: bytes) -> tuple[s
     """(operation, protocol) of a CloudWatch request in JSON 1.0 or query protocol, else None."""
     if target.startswith(JSON_PREFIX):
         return target[len(JSON_PREFIX):], "json"
-    if not target and content_type.startswith("application/x-www-form-urlencoded") and b"Action=" in body:
+    if not target and content_type.startswith("application/x-www-form-urlencoded") and b"Action=" in body \
+            and b"Version=2010-08-01" in body:  # CloudWatch's API version: other query services' bodies are not parsed
         action = parse_qs(body.decode(errors="replace")).get("Action", [""])[0]
-        if action and b"Version=2010-08-01" in body:
+        if action:
             return action, "query"
     return None
 
